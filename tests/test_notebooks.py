@@ -1,0 +1,79 @@
+"""Every notebook runs offline on the tiny default, and what it stores is honest."""
+
+import os
+import subprocess
+import sys
+
+import papermill
+import pytest
+
+from tests.notebook_files import NOTEBOOKS, PIN, code_cells, colab_install_cells, requirement_pins
+from tests.refresh_outputs import is_checked
+from tests.run_notebooks import offline_environment, tiny_parameters
+
+NAMES = [path.name for path in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_runs_offline_on_tiny_default(executed_notebooks, name):
+    entry = executed_notebooks[name]
+    assert entry["status"] == "passed", f"{name} failed: {entry.get('error')}"
+
+
+def test_summary_lists_every_notebook_with_status_and_seconds(executed_notebooks):
+    assert sorted(executed_notebooks) == sorted(NAMES)
+    for entry in executed_notebooks.values():
+        assert entry["status"] in {"passed", "failed"} and entry["seconds"] > 0
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_only_checked_cells_store_outputs(path):
+    checked = [cell for cell in code_cells(path) if is_checked(cell)]
+    assert checked, "a notebook should check at least one stored output"
+    for cell in code_cells(path):
+        first_line = cell.source.splitlines()[0] if cell.source else ""
+        if is_checked(cell):
+            assert cell.outputs, f"checked cell without stored output: {first_line!r} (python -m tests.refresh_outputs)"
+            # nbval skips a checked cell whose execution_count is null, checking nothing
+            assert cell.execution_count is not None, f"checked cell without execution_count: {first_line!r}"
+        else:
+            assert not cell.outputs, f"unchecked cell stores outputs: {first_line!r} (python -m tests.refresh_outputs)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_parameters_cell_defaults_to_the_real_hub_names(path):
+    tagged = [cell for cell in code_cells(path) if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters' (papermill injects after it)"
+    assert "HuggingFaceTB/" in tagged[0].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_colab_install_cell_pins_equal_requirements(path, repo_slug):
+    cells = colab_install_cells(path)
+    assert len(cells) == 1, "one Colab install cell per notebook"
+    source = cells[0].source
+    assert 'if "google.colab" in sys.modules' in source, "the install cell must only run in Colab"
+    pins = dict(PIN.findall(source))
+    assert pins, "the Colab cell should pin versions"
+    assert pins == {name: requirement_pins().get(name) for name in pins}, "Colab pins differ from requirements.txt"
+    assert f"git+https://github.com/{repo_slug}" in source
+
+
+def test_stored_outputs_match_a_fresh_run(tiny, tmp_path):
+    """nbval --nbval-lax re-runs each committed notebook (on the tiny default) and compares checked cells."""
+    copies = []
+    for path in NOTEBOOKS:
+        notebook = papermill.parameterize.parameterize_notebook(
+            papermill.iorw.load_notebook_node(str(path)), tiny_parameters(path.name, tiny, tmp_path / path.stem)
+        )
+        copy = tmp_path / path.name
+        papermill.iorw.write_ipynb(notebook, str(copy))
+        copies.append(str(copy))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *copies],
+        cwd=tmp_path, env=os.environ | offline_environment(tmp_path / "datasets-cache"),
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    cells = sum(len(code_cells(copy)) for copy in copies)
+    assert f"{cells} passed" in result.stdout, f"nbval should run all {cells} code cells:\n{result.stdout[-1000:]}"

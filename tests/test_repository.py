@@ -1,0 +1,26 @@
+"""The repository's own promises: CI runs the README's commands, pins are exact."""
+
+import re
+from pathlib import Path
+
+from tests.notebook_files import requirement_pins
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def quick_start_commands():
+    section = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```bash\n(.*?)\n```", section, re.S)
+
+
+def test_ci_runs_the_readme_install_and_test_commands():
+    install, run_notebooks, test = quick_start_commands()
+    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert ci_lines == [install, test], ".ci/run must run exactly the README's install and test commands"
+    assert run_notebooks == "python -m tests.run_notebooks"
+
+
+def test_every_requirement_is_pinned_exactly():
+    lines = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
+    assert len(lines) == len(requirement_pins()), "every requirement uses name==version"
+    assert requirement_pins()["torch"] == "2.13.0"
