@@ -7,9 +7,9 @@ course repository, next to the pinned libraries.
 from pathlib import Path
 
 from .chat_exercises import check_chatml_text, check_gsm8k_messages
-from .evaluation import chat_metrics, environment_report
+from .evaluation import chat_metrics, environment_report, pick_device_and_precision
 from .hub import explain_hub_errors, hub_token
-from .sft_exercises import check_sft_dataset, sharegpt_to_messages
+from .sft_exercises import check_code_completion_config, check_sft_dataset, sharegpt_to_messages
 from .verdict import Verdict
 
 #: ChatML with ``{% generation %}`` markers: the template we attach to a base model for SFT.
@@ -20,10 +20,12 @@ __all__ = [
     "Verdict",
     "chat_metrics",
     "check_chatml_text",
+    "check_code_completion_config",
     "check_gsm8k_messages",
     "check_sft_dataset",
     "environment_report",
     "explain_hub_errors",
     "hub_token",
+    "pick_device_and_precision",
     "sharegpt_to_messages",
 ]

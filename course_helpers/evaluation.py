@@ -13,19 +13,26 @@ def split_for_generation(messages):
 
 
 @torch.no_grad()
-def generate_reply(model, tokenizer, prompt_messages, max_new_tokens):
-    """Greedy reply to a chat; returns (text, stopped) where stopped means the end-of-turn token came."""
-    inputs = tokenizer.apply_chat_template(
-        prompt_messages, add_generation_prompt=True, return_tensors="pt"
-    ).to(model.device)
+def generate_replies(model, tokenizer, prompts, max_new_tokens):
+    """Greedy replies to a batch of chats; each is (text, stopped), stopped meaning the EOS token came."""
+    padding_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # generation continues from the right end of every row
+    try:
+        inputs = tokenizer.apply_chat_template(
+            prompts, add_generation_prompt=True, padding=True, return_tensors="pt"
+        ).to(model.device)
+    finally:
+        tokenizer.padding_side = padding_side
     output = model.generate(
         **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
     )
-    new_tokens = output[0, inputs["input_ids"].shape[1] :].tolist()
-    stopped = tokenizer.eos_token_id in new_tokens
-    if stopped:
-        new_tokens = new_tokens[: new_tokens.index(tokenizer.eos_token_id)]
-    return tokenizer.decode(new_tokens, skip_special_tokens=True).strip(), stopped
+    replies = []
+    for row in output[:, inputs["input_ids"].shape[1] :].tolist():
+        stopped = tokenizer.eos_token_id in row
+        if stopped:
+            row = row[: row.index(tokenizer.eos_token_id)]
+        replies.append((tokenizer.decode(row, skip_special_tokens=True).strip(), stopped))
+    return replies
 
 
 def chat_metrics(model, tokenizer, conversations, max_new_tokens=48, n_samples=3):
@@ -37,18 +44,19 @@ def chat_metrics(model, tokenizer, conversations, max_new_tokens=48, n_samples=3
     """
     was_training = model.training
     model.eval()
-    stopped_count = exact = 0
-    samples = []
-    for messages in conversations:
-        prompt, reference = split_for_generation(messages)
-        reply, stopped = generate_reply(model, tokenizer, prompt, max_new_tokens)
-        stopped_count += stopped
-        exact += stopped and reply == reference.strip()
-        if len(samples) < n_samples:
-            samples.append({"prompt": prompt[-1]["content"], "reply": reply, "reference": reference, "stopped": stopped})
+    prompts, references = zip(*(split_for_generation(messages) for messages in conversations))
+    replies = generate_replies(model, tokenizer, list(prompts), max_new_tokens)
     model.train(was_training)
-    n = len(conversations)
-    return {"format_adherence": stopped_count / n, "exact_match": exact / n, "samples": samples}
+    samples = [
+        {"prompt": prompt[-1]["content"], "reply": reply, "reference": reference, "stopped": stopped}
+        for prompt, reference, (reply, stopped) in list(zip(prompts, references, replies))[:n_samples]
+    ]
+    n = len(replies)
+    return {
+        "format_adherence": sum(stopped for _, stopped in replies) / n,
+        "exact_match": sum(stopped and reply == ref.strip() for (reply, stopped), ref in zip(replies, references)) / n,
+        "samples": samples,
+    }
 
 
 def pick_device_and_precision():

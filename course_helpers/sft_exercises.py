@@ -27,6 +27,11 @@ def _columns(dataset):
 
 
 def _diagnose_sft_dataset(dataset, text_field):
+    if dataset is None or not hasattr(dataset, "__len__") or isinstance(dataset, (str, bytes)):
+        raise ExerciseProblem(
+            f"expected a datasets.Dataset (or a list of row dicts), found {describe(dataset)}: "
+            "load one with load_dataset(...) or Dataset.from_list(rows)."
+        )
     if isinstance(dataset, dict) and "train" in dataset:
         raise ExerciseProblem("this is a DatasetDict: pass one split, e.g. dataset['train'].")
     if len(dataset) == 0:
@@ -72,6 +77,32 @@ def check_sft_dataset(dataset, text_field="text"):
 
     def diagnose():
         kind = _diagnose_sft_dataset(dataset, text_field)
-        return f"{len(dataset)} rows in the {FORMATS[kind].format(field=text_field)}."
+        return f"format {FORMATS[kind].format(field=text_field)}."
 
     return verdict_of(diagnose, "")
+
+
+def _diagnose_code_completion_config(config, dataset):
+    if not isinstance(config, dict):
+        raise ExerciseProblem(f"expected a dict of SFTConfig arguments, found {describe(config)}.")
+    field = config.get("dataset_text_field")
+    if field is None:
+        raise ExerciseProblem(
+            "set 'dataset_text_field' to the column that holds the code, one of "
+            f"{_columns(dataset)}: SFTTrainer reads 'text' by default."
+        )
+    if field not in _columns(dataset):
+        raise ExerciseProblem(f"'dataset_text_field' is {field!r}, but the dataset's columns are {_columns(dataset)}.")
+    if config.get("assistant_only_loss"):
+        raise ExerciseProblem(
+            "raw code has no assistant turns: remove assistant_only_loss, the model learns from every token."
+        )
+    if config.get("packing") is False and config.get("max_length") is None:
+        raise ExerciseProblem("set a 'max_length': source files can be long, and truncation keeps batches small.")
+    _diagnose_sft_dataset(dataset, field)
+    return f"language modeling on {field!r}: the model learns to continue code from every token."
+
+
+def check_code_completion_config(config, dataset):
+    """🐕: the SFTConfig arguments (a dict) for training on raw code in the language-modeling format."""
+    return verdict_of(_diagnose_code_completion_config, "", config, dataset)

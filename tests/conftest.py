@@ -1,10 +1,15 @@
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import papermill
 import pytest
 
-from tests.run_notebooks import DEFAULT_OUT, run_all
+from tests.notebook_files import NOTEBOOKS
+from tests.run_notebooks import DEFAULT_OUT, offline_environment, run_all, tiny_parameters
 from tests.tiny_default import build_tiny_default
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,3 +34,27 @@ def repo_slug():
     """The GitHub owner/name that Colab badges and install cells must use (pyproject.toml)."""
     url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     return url.removeprefix("https://github.com/")
+
+
+@pytest.fixture(scope="session")
+def nbval_run(tiny):
+    """nbval --nbval-lax over the committed notebooks, parameterised for the tiny default.
+
+    The copies keep the stored outputs; papermill only injects the tiny parameters. Returns the
+    finished subprocess and the copies' paths; each copy's working files stay in OUT/nbval/<name>.
+    """
+    out = DEFAULT_OUT.parent / "nbval"
+    copies = []
+    for path in NOTEBOOKS:
+        notebook = papermill.parameterize.parameterize_notebook(
+            papermill.iorw.load_notebook_node(str(path)), tiny_parameters(path.name, tiny, out / path.stem)
+        )
+        copy = out / path.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        papermill.iorw.write_ipynb(notebook, str(copy))
+        copies.append(copy)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *map(str, copies)],
+        cwd=out, env=os.environ | offline_environment(out / "datasets-cache"), capture_output=True, text=True,
+    )
+    return result, copies

@@ -55,7 +55,6 @@ def tiny_parameters(notebook_name, tiny, workdir):
             "batch_size": 16,
             "max_length": 64,
             "eval_prompts": 40,
-            "code_max_steps": 60,
         }
     raise KeyError(f"no tiny-default parameters for {notebook_name}: add them to tests/run_notebooks.py")
 

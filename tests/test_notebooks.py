@@ -1,15 +1,9 @@
 """Every notebook runs offline on the tiny default, and what it stores is honest."""
 
-import os
-import subprocess
-import sys
-
-import papermill
 import pytest
 
 from tests.notebook_files import NOTEBOOKS, PIN, code_cells, colab_install_cells, requirement_pins
 from tests.refresh_outputs import is_checked
-from tests.run_notebooks import offline_environment, tiny_parameters
 
 NAMES = [path.name for path in NOTEBOOKS]
 
@@ -59,21 +53,9 @@ def test_colab_install_cell_pins_equal_requirements(path, repo_slug):
     assert f"git+https://github.com/{repo_slug}" in source
 
 
-def test_stored_outputs_match_a_fresh_run(tiny, tmp_path):
-    """nbval --nbval-lax re-runs each committed notebook (on the tiny default) and compares checked cells."""
-    copies = []
-    for path in NOTEBOOKS:
-        notebook = papermill.parameterize.parameterize_notebook(
-            papermill.iorw.load_notebook_node(str(path)), tiny_parameters(path.name, tiny, tmp_path / path.stem)
-        )
-        copy = tmp_path / path.name
-        papermill.iorw.write_ipynb(notebook, str(copy))
-        copies.append(str(copy))
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *copies],
-        cwd=tmp_path, env=os.environ | offline_environment(tmp_path / "datasets-cache"),
-        capture_output=True, text=True,
-    )
+def test_stored_outputs_match_a_fresh_run(nbval_run):
+    """nbval --nbval-lax re-ran each committed notebook (on the tiny default) and compared checked cells."""
+    result, copies = nbval_run
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     cells = sum(len(code_cells(copy)) for copy in copies)
     assert f"{cells} passed" in result.stdout, f"nbval should run all {cells} code cells:\n{result.stdout[-1000:]}"

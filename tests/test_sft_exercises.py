@@ -1,0 +1,101 @@
+"""SFT exercises: the dataset checker names formats and problems, and the reference solutions work."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from datasets import Dataset
+from transformers import AutoTokenizer
+
+from course_helpers import check_code_completion_config, check_sft_dataset, sharegpt_to_messages
+from tests import datasets_fixtures
+
+SOLUTIONS = Path(__file__).resolve().parent.parent / "1_instruction_tuning" / "solutions" / "sft_solutions.py"
+
+
+def load_solutions():
+    spec = importlib.util.spec_from_file_location("sft_solutions", SOLUTIONS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+solutions = load_solutions()
+CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+
+
+@pytest.mark.parametrize(
+    "rows, text_field, format_named",
+    [
+        ([{"messages": CHAT}], "text", "conversational"),
+        ([{"prompt": "2 + 2 =", "completion": " 4"}], "text", "prompt-completion"),
+        ([{"prompt": CHAT[:1], "completion": CHAT[1:]}], "text", "prompt-completion"),
+        ([{"text": "Once upon a time"}], "text", "language modeling ('text')"),
+        ([{"content": "def f():\n    return 1\n"}], "content", "language modeling ('content')"),
+    ],
+)
+def test_good_datasets_get_their_format_named(rows, text_field, format_named):
+    verdict = check_sft_dataset(Dataset.from_list(rows), text_field=text_field)
+    assert verdict.ok and format_named in verdict.message
+
+
+BAD_DATASETS = {
+    "not a dataset": (None, "expected a datasets.Dataset"),
+    "empty": (Dataset.from_list([]), "empty"),
+    "no known column": (Dataset.from_list([{"question": "q", "answer": "a"}]), "no column that SFTTrainer understands"),
+    "unknown role": (Dataset.from_list([{"messages": [{"role": "human", "content": "Hi"}, CHAT[1]]}]), "unknown role 'human' (use 'user')"),
+    "empty turn": (Dataset.from_list([{"messages": [CHAT[0], {"role": "assistant", "content": ""}]}]), "is empty"),
+    "no assistant": (Dataset.from_list([{"messages": CHAT[:1]}]), "no assistant turn"),
+    "content not text": ([{"messages": [CHAT[0], {"role": "assistant", "content": 42}]}], "not a string"),
+    "sharegpt": (Dataset.from_list([{"conversations": [{"from": "human", "value": "Hi"}]}]), "sharegpt_to_messages"),
+    "prompt without completion": (Dataset.from_list([{"prompt": "Hi"}]), "no 'completion' column"),
+    "empty text": (Dataset.from_list([{"text": " "}]), "non-empty text"),
+    "dataset dict": ({"train": Dataset.from_list([{"text": "x"}])}, "pass one split"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_DATASETS)
+def test_bad_datasets_are_told_what_to_fix(case):
+    dataset, hint = BAD_DATASETS[case]
+    verdict = check_sft_dataset(dataset)
+    assert not verdict.ok
+    assert hint in verdict.message
+
+
+def test_sharegpt_rows_convert_to_messages():
+    row = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]}
+    assert sharegpt_to_messages(row) == {"messages": CHAT}
+
+
+@pytest.fixture(scope="module")
+def code_dataset(tmp_path_factory):
+    return datasets_fixtures.the_stack_python(tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.parametrize(
+    "config, hint",
+    [
+        ({"dataset_text_field": None}, "set 'dataset_text_field' to the column that holds the code"),
+        ({"dataset_text_field": "code"}, "but the dataset's columns are"),
+        ({"dataset_text_field": "content", "assistant_only_loss": True}, "remove assistant_only_loss"),
+        ("dataset_text_field=content", "expected a dict"),
+    ],
+)
+def test_code_completion_checker_names_the_fix(config, hint, code_dataset):
+    verdict = check_code_completion_config(config, code_dataset)
+    assert not verdict.ok and hint in verdict.message
+
+
+def test_code_completion_solution_passes_and_learns_code(tiny, code_dataset, tmp_path):
+    assert check_code_completion_config(solutions.CODE_COMPLETION_CONFIG, code_dataset)
+    trainer, loss_before, loss_after = solutions.train_code_completion(
+        str(tiny["base"]), code_dataset, str(tmp_path), max_steps=40, learning_rate=3e-3
+    )
+    assert loss_after < loss_before - 1.0, (loss_before, loss_after)
+    completion = solutions.complete_code(trainer.model, AutoTokenizer.from_pretrained(tiny["base"]), "def ")
+    assert isinstance(completion, str) and completion
+
+
+def test_own_dataset_example_is_conversational():
+    verdict = check_sft_dataset(solutions.own_dataset_example())
+    assert verdict.ok and "conversational" in verdict.message

@@ -1,0 +1,55 @@
+"""The SFT notebook provably teaches: measured before/after, on several seeds, reproducibly."""
+
+import json
+
+import pytest
+
+from tests.run_notebooks import DEFAULT_OUT, run_all
+
+SFT = "sft_finetuning_example.ipynb"
+EXTRA_SEEDS = (1, 2)
+
+
+def assert_it_learned(metrics):
+    label = f"seed {metrics['seed']}{' (LoRA)' if metrics['use_lora'] else ''}"
+    assert metrics["before"]["format_adherence"] <= 0.1, f"{label}: the base model already ends its turns?"
+    assert metrics["after"]["format_adherence"] >= 0.9, f"{label}: replies do not end with <|im_end|>: {metrics}"
+    assert metrics["after"]["exact_match"] >= 0.8, f"{label}: held-out replies are wrong: {metrics}"
+    assert metrics["eval_loss_after"] < metrics["eval_loss_before"], f"{label}: eval loss did not fall"
+
+
+def run_sft(tiny, name, **parameters):
+    summary = run_all(DEFAULT_OUT.parent / name, {SFT}, parameters, tiny=tiny)[SFT]
+    assert summary["status"] == "passed", summary.get("error")
+    return summary["metrics"]
+
+
+def test_sft_notebook_records_its_metrics(executed_notebooks):
+    metrics = executed_notebooks[SFT]["metrics"]
+    assert {"before", "after", "after_reload", "train_seconds", "final_train_loss", "eval_loss_after"} <= set(metrics)
+
+
+def test_default_seed_learns_the_format_and_the_answers(executed_notebooks):
+    assert_it_learned(executed_notebooks[SFT]["metrics"])
+
+
+@pytest.mark.parametrize("seed", EXTRA_SEEDS)
+def test_other_seeds_learn_too(tiny, seed):
+    assert_it_learned(run_sft(tiny, f"sft-seed-{seed}", seed=seed))
+
+
+def test_same_seed_gives_the_same_final_loss(executed_notebooks, nbval_run):
+    """The nbval run re-executes the notebook with the same parameters: same seed, same loss."""
+    again = json.loads((DEFAULT_OUT.parent / "nbval" / "sft_finetuning_example" / "sft-output" / "metrics.json").read_text())
+    assert again["final_train_loss"] == executed_notebooks[SFT]["metrics"]["final_train_loss"]
+
+
+def test_saved_model_reloads_with_the_same_metrics(executed_notebooks):
+    metrics = executed_notebooks[SFT]["metrics"]
+    assert metrics["after_reload"] == metrics["after"]
+
+
+def test_lora_trains_merges_and_reloads_unchanged(tiny):
+    metrics = run_sft(tiny, "sft-lora", use_lora=True)
+    assert metrics["after_reload"] == metrics["after"], "merge_and_unload changed the model"
+    assert_it_learned(metrics)
