@@ -58,3 +58,11 @@ def nbval_run(tiny):
         cwd=out, env=os.environ | offline_environment(out / "datasets-cache"), capture_output=True, text=True,
     )
     return result, copies
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how far each translation is behind the English, on every run."""
+    from tests.translations import report
+
+    terminalreporter.section("translation status (python -m tests.translations --diff for details)")
+    terminalreporter.write_line(report())

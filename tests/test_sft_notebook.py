@@ -50,6 +50,8 @@ def test_saved_model_reloads_with_the_same_metrics(executed_notebooks):
 
 
 def test_lora_trains_merges_and_reloads_unchanged(tiny):
-    metrics = run_sft(tiny, "sft-lora", use_lora=True)
+    # LoRA trains fewer weights and wants a higher rate: at the full fine-tuning rate (2e-3) exact match
+    # stayed at 0.575 on this fixture, at 5e-3 it reached 0.95 (measured when this test was written).
+    metrics = run_sft(tiny, "sft-lora", use_lora=True, learning_rate=5e-3)
     assert metrics["after_reload"] == metrics["after"], "merge_and_unload changed the model"
     assert_it_learned(metrics)
