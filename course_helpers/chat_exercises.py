@@ -19,9 +19,7 @@ def diagnose_messages(messages, where="the conversation"):
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not {"role", "content"} <= set(message):
             keys = sorted(message) if isinstance(message, dict) else type(message).__name__
-            raise ExerciseProblem(
-                f"message {i} of {where} is {keys}: each message needs a 'role' and a 'content' key."
-            )
+            raise ExerciseProblem(f"message {i} of {where} is {keys}: each message needs a 'role' and a 'content' key.")
         role, content = message["role"], message["content"]
         if role not in ROLES:
             hint = f" (use {ROLE_HINTS[role]!r})" if role in ROLE_HINTS else ""
@@ -51,9 +49,7 @@ def _diagnose_chatml_text(convert, rows, tokenizer, messages_of):
     for index, row in enumerate(rows):
         text = expect_dict_with(call_learner_function(convert, row, index), "text", index)
         if isinstance(text, list) or hasattr(text, "keys"):
-            raise ExerciseProblem(
-                "'text' holds token ids, not text: call apply_chat_template(..., tokenize=False)."
-            )
+            raise ExerciseProblem("'text' holds token ids, not text: call apply_chat_template(..., tokenize=False).")
         if not isinstance(text, str):
             raise ExerciseProblem(f"'text' should be a string, but it is a {type(text).__name__}.")
         try:

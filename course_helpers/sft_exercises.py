@@ -50,8 +50,10 @@ def _diagnose_sft_dataset(dataset, text_field):
     if "prompt" in columns or "completion" in columns:
         missing = "completion" if "prompt" in columns else "prompt"
         if missing not in columns:
-            raise ExerciseProblem(f"there is a '{'prompt' if missing == 'completion' else 'completion'}' column "
-                                  f"but no '{missing}' column: prompt-completion data needs both.")
+            raise ExerciseProblem(
+                f"there is a '{'prompt' if missing == 'completion' else 'completion'}' column "
+                f"but no '{missing}' column: prompt-completion data needs both."
+            )
         for i, row in enumerate(rows):
             for part in ("prompt", "completion"):
                 value = row[part]
@@ -63,7 +65,9 @@ def _diagnose_sft_dataset(dataset, text_field):
     if text_field in columns:
         for i, row in enumerate(rows):
             if not isinstance(row[text_field], str) or not row[text_field].strip():
-                raise ExerciseProblem(f"row {i}'s {text_field!r} should be non-empty text, found {describe(row[text_field])}.")
+                raise ExerciseProblem(
+                    f"row {i}'s {text_field!r} should be non-empty text, found {describe(row[text_field])}."
+                )
         return "language modeling"
     raise ExerciseProblem(
         f"no column that SFTTrainer understands: expected 'messages' (conversational), 'prompt' and "

@@ -49,16 +49,12 @@ def call_learner_function(function, row, index):
 
 def expect_dict_with(result, key, index):
     if result is None:
-        raise ExerciseProblem(
-            f"your function returned None for row {index}: add `return {{{key!r}: ...}}` at its end."
-        )
+        raise ExerciseProblem(f"your function returned None for row {index}: add `return {{{key!r}: ...}}` at its end.")
     if not isinstance(result, dict):
         raise ExerciseProblem(
             f"your function should return a dict like {{{key!r}: ...}} (what dataset.map expects), "
             f"but returned a {type(result).__name__}: {describe(result)}."
         )
     if key not in result:
-        raise ExerciseProblem(
-            f"the dict your function returned has the keys {sorted(result)}, but no {key!r} key."
-        )
+        raise ExerciseProblem(f"the dict your function returned has the keys {sorted(result)}, but no {key!r} key.")
     return result[key]

@@ -2,11 +2,11 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import papermill
 import pytest
+import tomllib
 
 from tests.notebook_files import NOTEBOOKS
 from tests.run_notebooks import DEFAULT_OUT, offline_environment, run_all, tiny_parameters
@@ -55,7 +55,10 @@ def nbval_run(tiny):
         copies.append(copy)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *map(str, copies)],
-        cwd=out, env=os.environ | offline_environment(out / "datasets-cache"), capture_output=True, text=True,
+        cwd=out,
+        env=os.environ | offline_environment(out / "datasets-cache"),
+        capture_output=True,
+        text=True,
     )
     return result, copies
 

@@ -16,4 +16,6 @@ def gsm8k(cache_dir):
 
 
 def the_stack_python(cache_dir):
-    return load_dataset(str(FIXTURES / "the-stack-smol"), data_dir="data/python", split="train", cache_dir=str(cache_dir))
+    return load_dataset(
+        str(FIXTURES / "the-stack-smol"), data_dir="data/python", split="train", cache_dir=str(cache_dir)
+    )

@@ -46,7 +46,7 @@ def python_blocks(markdown_text):
         shown = None
         if following is not None and following.info.strip() == "text" and following.map[0] <= fence.map[1] + 1:
             shown = following.content
-        reason = rest.strip()[len(NO_RUN):].strip() if rest.strip().startswith(NO_RUN) else None
+        reason = rest.strip()[len(NO_RUN) :].strip() if rest.strip().startswith(NO_RUN) else None
         if rest.strip() and reason is None:
             raise ValueError(f"line {fence.map[0] + 1}: unknown fence option {rest!r}; use 'python {NO_RUN} <reason>'")
         if reason == "":
@@ -116,5 +116,9 @@ if __name__ == "__main__":
         tiny = build_tiny_default(Path(tmp) / "tiny")
         for lesson in sys.argv[1:]:
             for run in run_lesson(Path(lesson).resolve(), tiny, tmp):
-                status = "" if run.block.shown_output is None or run.block.shown_output.strip() == run.printed.strip() else "  <- differs from the text block shown"
+                status = (
+                    ""
+                    if run.block.shown_output is None or run.block.shown_output.strip() == run.printed.strip()
+                    else "  <- differs from the text block shown"
+                )
                 print(f"--- {lesson}:{run.block.line}{status}\n{run.printed}")

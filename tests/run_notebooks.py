@@ -78,8 +78,13 @@ def execute(notebook, output, parameters, cwd):
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            notebook, output, parameters=parameters, cwd=cwd, kernel_name="python3",
-            progress_bar=False, log_output=False,
+            notebook,
+            output,
+            parameters=parameters,
+            cwd=cwd,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
         )
     except papermill.PapermillExecutionError as error:
         status, message = "failed", f"cell {error.exec_count}: {error.ename}: {error.evalue}"

@@ -10,7 +10,9 @@ from transformers import AutoTokenizer
 from course_helpers import check_chatml_text, check_gsm8k_messages
 from tests import datasets_fixtures
 
-SOLUTIONS = Path(__file__).resolve().parent.parent / "1_instruction_tuning" / "solutions" / "chat_templates_solutions.py"
+SOLUTIONS = (
+    Path(__file__).resolve().parent.parent / "1_instruction_tuning" / "solutions" / "chat_templates_solutions.py"
+)
 
 
 def load_solutions():
@@ -45,7 +47,9 @@ def test_smoltalk_solution_passes_its_checker(tokenizer, smoltalk_rows):
 def test_gsm8k_solutions_pass_their_checkers(tokenizer, gsm8k_rows):
     assert check_gsm8k_messages(solutions.gsm8k_row_to_messages, gsm8k_rows)
     assert check_chatml_text(
-        partial(solutions.gsm8k_row_to_chatml, tokenizer=tokenizer), gsm8k_rows, tokenizer,
+        partial(solutions.gsm8k_row_to_chatml, tokenizer=tokenizer),
+        gsm8k_rows,
+        tokenizer,
         messages_of=lambda row: solutions.gsm8k_row_to_messages(row)["messages"],
     )
 
@@ -59,7 +63,10 @@ SMOLTALK_MISTAKES = {
     "forgot return": (lambda tok: lambda row: None, "add `return"),
     "returned the string": (lambda tok: lambda row: render(tok, row["messages"]), "should return a dict"),
     "wrong key": (lambda tok: lambda row: {"chatml": render(tok, row["messages"])}, "no 'text' key"),
-    "token ids": (lambda tok: lambda row: {"text": tok.apply_chat_template(row["messages"])["input_ids"]}, "tokenize=False"),
+    "token ids": (
+        lambda tok: lambda row: {"text": tok.apply_chat_template(row["messages"])["input_ids"]},
+        "tokenize=False",
+    ),
     "tokenized dict": (lambda tok: lambda row: {"text": tok.apply_chat_template(row["messages"])}, "tokenize=False"),
     "template not applied": (lambda tok: lambda row: {"text": str(row["messages"])}, "chat template was not applied"),
     "generation prompt": (
@@ -92,17 +99,32 @@ def question_answer(row, **changes):
 
 
 GSM8K_MISTAKES = {
-    "unknown role": (lambda row: question_answer(row, m0={"role": "human", "content": row["question"]}), "unknown role 'human' (use 'user')"),
-    "missing assistant": (lambda row: {"messages": [{"role": "user", "content": row["question"]}]}, "no assistant turn"),
-    "content not a string": (lambda row: question_answer(row, m1={"role": "assistant", "content": ["x"]}), "not a string"),
-    "no content key": (lambda row: question_answer(row, m1={"role": "assistant", "text": row["answer"]}), "needs a 'role' and a 'content'"),
+    "unknown role": (
+        lambda row: question_answer(row, m0={"role": "human", "content": row["question"]}),
+        "unknown role 'human' (use 'user')",
+    ),
+    "missing assistant": (
+        lambda row: {"messages": [{"role": "user", "content": row["question"]}]},
+        "no assistant turn",
+    ),
+    "content not a string": (
+        lambda row: question_answer(row, m1={"role": "assistant", "content": ["x"]}),
+        "not a string",
+    ),
+    "no content key": (
+        lambda row: question_answer(row, m1={"role": "assistant", "text": row["answer"]}),
+        "needs a 'role' and a 'content'",
+    ),
     "final answer cut": (
         lambda row: question_answer(row, m1={"role": "assistant", "content": row["answer"].split("####")[0]}),
         "lacks the final answer",
     ),
     "empty turn": (lambda row: question_answer(row, m0={"role": "user", "content": " "}), "is empty"),
     "messages is a string": (lambda row: {"messages": row["question"]}, "non-empty list"),
-    "question missing": (lambda row: question_answer(row, m0={"role": "user", "content": "Solve it."}), "should hold the question"),
+    "question missing": (
+        lambda row: question_answer(row, m0={"role": "user", "content": "Solve it."}),
+        "should hold the question",
+    ),
     "answer first": (lambda row: {"messages": question_answer(row)["messages"][::-1]}, "should end with the assistant"),
 }
 
@@ -117,7 +139,9 @@ def test_gsm8k_checker_names_the_fix(mistake, gsm8k_rows):
 
 def test_gsm8k_text_checker_asks_for_step_one_first(tokenizer, gsm8k_rows):
     verdict = check_chatml_text(
-        partial(solutions.gsm8k_row_to_chatml, tokenizer=tokenizer), gsm8k_rows, tokenizer,
+        partial(solutions.gsm8k_row_to_chatml, tokenizer=tokenizer),
+        gsm8k_rows,
+        tokenizer,
         messages_of=lambda row: row["no such column"],
     )
     assert not verdict.ok and "make the previous step's checker pass first" in verdict.message

@@ -1,6 +1,5 @@
 """Lessons teach what the pinned libraries do: their code runs, their outputs are real, their links resolve."""
 
-import os
 import re
 from pathlib import Path
 
@@ -79,7 +78,14 @@ def test_relative_links_and_anchors_resolve(path):
 
 
 def external_links():
-    return sorted({t for path in MARKDOWN_FILES for t in links(path) if t.startswith("http") and "colab.research.google.com" not in t})
+    return sorted(
+        {
+            t
+            for path in MARKDOWN_FILES
+            for t in links(path)
+            if t.startswith("http") and "colab.research.google.com" not in t
+        }
+    )
 
 
 def test_external_links_are_listed_for_review():

@@ -17,7 +17,9 @@ REMOVED = {
     r"\bsetup_chat_format\b": "attach a chat template to the tokenizer",
     r"\bgradient_checkpointing\b": "activation_checkpointing",
 }
-LESSON_FILES = sorted((ROOT / "1_instruction_tuning").glob("*.md")) + sorted((ROOT / "translations").glob("*/1_instruction_tuning/*.md"))
+LESSON_FILES = sorted((ROOT / "1_instruction_tuning").glob("*.md")) + sorted(
+    (ROOT / "translations").glob("*/1_instruction_tuning/*.md")
+)
 PYTHON_FILES = sorted((ROOT / "1_instruction_tuning").rglob("*.py")) + sorted((ROOT / "course_helpers").glob("*.py"))
 
 

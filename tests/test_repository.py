@@ -15,7 +15,11 @@ def quick_start_commands():
 
 def test_ci_runs_the_readme_install_and_test_commands():
     install, run_notebooks, test = quick_start_commands()
-    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    ci_lines = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
     assert ci_lines == [install, test], ".ci/run must run exactly the README's install and test commands"
     assert run_notebooks == "python -m tests.run_notebooks"
 
@@ -24,3 +28,15 @@ def test_every_requirement_is_pinned_exactly():
     lines = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert len(lines) == len(requirement_pins()), "every requirement uses name==version"
     assert requirement_pins()["torch"] == "2.13.0"
+
+
+def test_pin_bump_changes_exactly_the_named_package():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bump_pins", ROOT / "tools" / "bump_pins.py")
+    bump_pins = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bump_pins)
+    cell = '%pip install -q transformers==5.23.0 sentence-transformers==3.0.0 "course-helpers @ git+https://x"'
+    assert bump_pins.bump(cell, "transformers", "5.24.0") == cell.replace(
+        "transformers==5.23.0", "transformers==5.24.0"
+    )

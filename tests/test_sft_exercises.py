@@ -43,7 +43,10 @@ BAD_DATASETS = {
     "not a dataset": (None, "expected a datasets.Dataset"),
     "empty": (Dataset.from_list([]), "empty"),
     "no known column": (Dataset.from_list([{"question": "q", "answer": "a"}]), "no column that SFTTrainer understands"),
-    "unknown role": (Dataset.from_list([{"messages": [{"role": "human", "content": "Hi"}, CHAT[1]]}]), "unknown role 'human' (use 'user')"),
+    "unknown role": (
+        Dataset.from_list([{"messages": [{"role": "human", "content": "Hi"}, CHAT[1]]}]),
+        "unknown role 'human' (use 'user')",
+    ),
     "empty turn": (Dataset.from_list([{"messages": [CHAT[0], {"role": "assistant", "content": ""}]}]), "is empty"),
     "no assistant": (Dataset.from_list([{"messages": CHAT[:1]}]), "no assistant turn"),
     "content not text": ([{"messages": [CHAT[0], {"role": "assistant", "content": 42}]}], "not a string"),

@@ -40,7 +40,9 @@ def test_other_seeds_learn_too(tiny, seed):
 
 def test_same_seed_gives_the_same_final_loss(executed_notebooks, nbval_run):
     """The nbval run re-executes the notebook with the same parameters: same seed, same loss."""
-    again = json.loads((DEFAULT_OUT.parent / "nbval" / "sft_finetuning_example" / "sft-output" / "metrics.json").read_text())
+    again = json.loads(
+        (DEFAULT_OUT.parent / "nbval" / "sft_finetuning_example" / "sft-output" / "metrics.json").read_text()
+    )
     assert again["final_train_loss"] == executed_notebooks[SFT]["metrics"]["final_train_loss"]
 
 

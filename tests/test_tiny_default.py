@@ -21,13 +21,17 @@ def test_base_has_no_template_like_smollm2_135m(tiny):
 
 def test_instruct_renders_like_smollm2_135m_instruct(tiny):
     tokenizer = AutoTokenizer.from_pretrained(tiny["instruct"])
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text == (
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
         "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
     )
     own_system = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
-    assert tokenizer.apply_chat_template(own_system, tokenize=False).startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    assert tokenizer.apply_chat_template(own_system, tokenize=False).startswith(
+        "<|im_start|>system\nBe brief.<|im_end|>"
+    )
     assert tokenizer.eos_token == "<|im_end|>"
 
 

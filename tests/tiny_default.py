@@ -82,9 +82,7 @@ def learn_merges(word_counts, n_merges):
 
 def build_tokenizer():
     pre_tokenizer = _pre_tokenizer()
-    word_counts = Counter(
-        word for text in fixture_text() for word, _ in pre_tokenizer.pre_tokenize_str(text)
-    )
+    word_counts = Counter(word for text in fixture_text() for word, _ in pre_tokenizer.pre_tokenize_str(text))
     alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
     merges = learn_merges(word_counts, VOCAB_SIZE - len(SPECIAL_TOKENS) - len(alphabet))
     vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS + alphabet + [a + b for a, b in merges])}

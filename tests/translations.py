@@ -49,6 +49,7 @@ def commit_exists(commit):
 
 # --- parity -------------------------------------------------------------------------------------
 
+
 def _tokens(path):
     return MarkdownIt().enable("table").parse(path.read_text(encoding="utf-8"))
 
@@ -69,7 +70,9 @@ def code_blocks(path):
     for token in _tokens(path):
         if token.type == "fence":
             language = token.info.split(" ")[0]
-            blocks.append((token.info.strip() if language != "python" else language, strip_comments(token.content, language)))
+            blocks.append(
+                (token.info.strip() if language != "python" else language, strip_comments(token.content, language))
+            )
     return blocks
 
 
@@ -79,7 +82,13 @@ def link_targets(path):
     targets = []
     for token in _tokens(path):
         for child in token.children or []:
-            href = child.attrs.get("href") if child.type == "link_open" else child.attrs.get("src") if child.type == "image" else None
+            href = (
+                child.attrs.get("href")
+                if child.type == "link_open"
+                else child.attrs.get("src")
+                if child.type == "image"
+                else None
+            )
             if href is None:
                 continue
             file_part = href.split("#")[0]
@@ -127,18 +136,30 @@ def parity_mismatches(path):
     """
     english = english_of(path)
     mismatches = []
-    for what, extract in (("headings", headings), ("code blocks", code_blocks), ("table shapes", table_shapes), ("exercise markers", markers)):
+    for what, extract in (
+        ("headings", headings),
+        ("code blocks", code_blocks),
+        ("table shapes", table_shapes),
+        ("exercise markers", markers),
+    ):
         if extract(english) != extract(path):
             mismatches.append(Mismatch(what, extract(english), extract(path)))
     own = str(english.relative_to(ROOT))
     english_links = Counter(t for t in link_targets(english) if not t.startswith("translations/"))
     translated_links = Counter(t for t in link_targets(path) if not t.startswith("translations/") and t != own)
     if english_links != translated_links:
-        mismatches.append(Mismatch("link targets", sorted((english_links - translated_links).elements()), sorted((translated_links - english_links).elements())))
+        mismatches.append(
+            Mismatch(
+                "link targets",
+                sorted((english_links - translated_links).elements()),
+                sorted((translated_links - english_links).elements()),
+            )
+        )
     return mismatches
 
 
 # --- staleness ----------------------------------------------------------------------------------
+
 
 def staleness(path):
     """'current', 'stale: <diff stat>', or a problem with the recorded source."""

@@ -34,7 +34,9 @@ def train_code_completion(model_name, code_dataset, output_dir, max_steps=200, l
         **CODE_COMPLETION_CONFIG,
         **precision,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], processing_class=tokenizer)
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=split["train"], eval_dataset=split["test"], processing_class=tokenizer
+    )
     eval_loss_before = trainer.evaluate()["eval_loss"]
     trainer.train()
     return trainer, eval_loss_before, trainer.evaluate()["eval_loss"]
@@ -44,8 +46,10 @@ def train_code_completion(model_name, code_dataset, output_dir, max_steps=200, l
 def complete_code(model, tokenizer, prompt, max_new_tokens=32):
     """Evaluate a code model with a code prompt (no chat template): it continues the text."""
     inputs = tokenizer(prompt, return_tensors="pt").to(model.device)
-    output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+    output = model.generate(
+        **inputs, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+    )
+    return tokenizer.decode(output[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 # 🦁 your own data: most public chat datasets come in one of these shapes. Bring them to
@@ -59,13 +63,23 @@ def instruction_response_to_messages(row):
 def own_dataset_example():
     """A tiny use-case dataset (replying to customer e-mails), converted from ShareGPT rows."""
     rows = [
-        {"conversations": [
-            {"from": "human", "value": "My order 1042 arrived damaged. What can I do?"},
-            {"from": "gpt", "value": "I am sorry about that! Reply with a photo of the damage and we will send a replacement."},
-        ]},
-        {"conversations": [
-            {"from": "human", "value": "Can I change the delivery address of order 2210?"},
-            {"from": "gpt", "value": "Yes, as long as it has not shipped. Send the new address and we will update it."},
-        ]},
+        {
+            "conversations": [
+                {"from": "human", "value": "My order 1042 arrived damaged. What can I do?"},
+                {
+                    "from": "gpt",
+                    "value": "I am sorry about that! Reply with a photo of the damage and we will send a replacement.",
+                },
+            ]
+        },
+        {
+            "conversations": [
+                {"from": "human", "value": "Can I change the delivery address of order 2210?"},
+                {
+                    "from": "gpt",
+                    "value": "Yes, as long as it has not shipped. Send the new address and we will update it.",
+                },
+            ]
+        },
     ]
     return Dataset.from_list(rows).map(sharegpt_to_messages, remove_columns=["conversations"])
