@@ -60,9 +60,13 @@ def chat_metrics(model, tokenizer, conversations, max_new_tokens=48, n_samples=3
 
 
 def pick_device_and_precision():
-    """bf16 on GPUs that support it, fp16 on older GPUs (Colab's T4), fp32 on CPU."""
+    """bf16 on GPUs that support it, fp16 on older GPUs (Colab's T4), fp32 on CPU.
+
+    ``including_emulation=False``: a T4 can store bf16 tensors, so the default check says yes,
+    but it has no bf16 arithmetic and trains far slower than in fp16.
+    """
     if torch.cuda.is_available():
-        if torch.cuda.is_bf16_supported():
+        if torch.cuda.is_bf16_supported(including_emulation=False):
             return "cuda", {"bf16": True, "fp16": False}
         return "cuda", {"bf16": False, "fp16": True}
     if torch.backends.mps.is_available():

@@ -40,8 +40,9 @@ def _diagnose_sft_dataset(dataset, text_field):
     rows = _rows(dataset)
     if "conversations" in columns and "messages" not in columns:
         raise ExerciseProblem(
-            "rows use ShareGPT's 'conversations' with 'from'/'value' turns, which TRL does not read: "
-            "convert them with dataset.map(sharegpt_to_messages, remove_columns=['conversations'])."
+            "rows use ShareGPT's 'conversations' with 'from'/'value' turns: TRL renames the keys but keeps "
+            "the roles 'human'/'gpt', which ChatML templates and assistant_only_loss do not understand. "
+            "Convert them with dataset.map(sharegpt_to_messages, remove_columns=['conversations'])."
         )
     if "messages" in columns:
         for i, row in enumerate(rows):

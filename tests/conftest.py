@@ -2,11 +2,11 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import papermill
 import pytest
-import tomllib
 
 from tests.notebook_files import NOTEBOOKS
 from tests.run_notebooks import DEFAULT_OUT, offline_environment, run_all, tiny_parameters
