@@ -1,0 +1,140 @@
+"""The `trl sft` recipe is the notebook's recipe, and it trains offline on the tiny default."""
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+import yaml
+from accelerate.commands.config.config_args import load_config_from_file
+from datasets import load_dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from course_helpers import CHATML_TEMPLATE, chat_metrics
+from tests.run_notebooks import offline_environment
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "1_instruction_tuning" / "recipes"
+RECIPE = RECIPES / "sft_smollm2.yaml"
+NOTEBOOK = ROOT / "1_instruction_tuning" / "notebooks" / "sft_finetuning_example.ipynb"
+ACCELERATE_CONFIGS = {"single_gpu": "NO", "multi_gpu_ddp": "MULTI_GPU", "fsdp": "FSDP"}
+
+# recipe key -> notebook parameter with the same meaning (the rest are SFTConfig keywords of the notebook)
+SAME_AS_PARAMETER = {
+    "model_name_or_path": "model_name",
+    "dataset_name": "dataset_name",
+    "dataset_config": "dataset_config",
+}
+
+
+def recipe():
+    return yaml.safe_load(RECIPE.read_text())
+
+
+def notebook_recipe():
+    """The notebook's parameters, and its SFTConfig keywords evaluated with those parameters."""
+    cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
+    parameters = {}
+    exec([c for c in cells if "parameters" in c.metadata.get("tags", [])][0].source, {}, parameters)
+    source = "\n".join(c.source for c in cells)
+    call = next(
+        node
+        for cell in cells
+        if "SFTConfig(" in cell.source
+        for node in ast.walk(ast.parse(cell.source))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "SFTConfig"
+    )
+    config = {
+        kw.arg: eval(compile(ast.Expression(kw.value), "notebook", "eval"), {"max": max}, dict(parameters))
+        for kw in call.keywords
+        if kw.arg is not None
+    }
+    return parameters, config, source
+
+
+def test_recipe_shares_the_notebook_values():
+    parameters, config, source = notebook_recipe()
+    shared = recipe()
+    compared = []
+    for key, value in shared.items():
+        if key in SAME_AS_PARAMETER:
+            assert value == parameters[SAME_AS_PARAMETER[key]], f"{key}: recipe {value!r}, notebook {parameters}"
+            compared.append(key)
+        elif key in config:
+            assert value == config[key], f"{key}: recipe {value!r}, notebook {config[key]!r}"
+            compared.append(key)
+    # what the notebook sets outside SFTConfig
+    assert shared["eos_token"] == "<|im_end|>" and 'tokenizer.eos_token = "<|im_end|>"' in source
+    assert (ROOT / shared["chat_template_path"]).read_text() == CHATML_TEMPLATE
+    assert "tokenizer.chat_template = CHATML_TEMPLATE" in source
+    assert shared["dtype"] == "float32" and "dtype=torch.float32" in source
+    assert shared["packing"] is False and "packing" not in config, "the notebook trains without packing"
+    assert len(compared) >= 12, compared
+    print("compared with the notebook:", ", ".join(compared + ["eos_token", "chat_template_path", "dtype", "packing"]))
+
+
+def tiny_cli_command(tiny, output_dir, accelerate_config):
+    return [
+        shutil.which("trl"), "sft",
+        "--config", str(RECIPE),
+        "--accelerate_config", str(RECIPES / "accelerate" / f"{accelerate_config}.yaml"),
+        "--cpu", "--mixed_precision", "no",  # accelerate: this machine has no GPU
+        "--model_name_or_path", str(tiny["base"]),
+        "--dataset_name", str(ROOT / "tests" / "fixtures" / "smoltalk"),
+        "--output_dir", str(output_dir),
+        "--max_steps", "300", "--learning_rate", "2e-3", "--per_device_train_batch_size", "16",
+        "--max_length", "64", "--eval_steps", "100", "--logging_steps", "50",
+        "--bf16", "false", "--use_cpu", "true",
+    ]  # fmt: skip
+
+
+def test_cli_recipe_trains_a_model_that_answers_in_chatml(tiny, tmp_path):
+    env = os.environ | offline_environment(tmp_path / "datasets-cache")
+    start = time.perf_counter()
+    result = subprocess.run(
+        tiny_cli_command(tiny, tmp_path / "out", "single_gpu"), cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    final_loss = float(re.findall(r"'train_loss': '([0-9.e-]+)'", result.stdout + result.stderr)[-1])
+    print(f"\ntrl sft on the tiny default: {seconds:.1f} s wall, train_loss {final_loss:.3f}")
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "out", dtype=torch.float32)
+    assert tokenizer.chat_template == CHATML_TEMPLATE and tokenizer.eos_token == "<|im_end|>"
+    test = load_dataset(
+        str(ROOT / "tests" / "fixtures" / "smoltalk"), "everyday-conversations", cache_dir=str(tmp_path / "c")
+    )
+    metrics = chat_metrics(model, tokenizer, test["test"]["messages"], max_new_tokens=32)
+    assert metrics["format_adherence"] >= 0.9, metrics
+
+
+@pytest.mark.parametrize("name", ACCELERATE_CONFIGS)
+def test_accelerate_config_is_valid_and_matches_the_recipe_precision(name):
+    config = load_config_from_file(str(RECIPES / "accelerate" / f"{name}.yaml"))
+    assert config.distributed_type.value == ACCELERATE_CONFIGS[name]
+    assert config.mixed_precision == ("bf16" if recipe()["bf16"] else "no")
+    assert config.num_processes >= 1 and config.use_cpu is False
+
+
+def test_several_gpu_configs_need_gpus_to_run_distributed(tmp_path):
+    """Without two GPUs, accelerate runs the DDP and FSDP configs as one process: say so, and check it."""
+    if torch.cuda.device_count() >= 2:
+        pytest.skip("this machine has several GPUs: run the DDP and FSDP configs for real")
+    probe = tmp_path / "probe.py"
+    probe.write_text("from accelerate import PartialState\nprint('processes', PartialState().num_processes)\n")
+    for name in ("multi_gpu_ddp", "fsdp"):
+        config = RECIPES / "accelerate" / f"{name}.yaml"
+        result = subprocess.run(
+            [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config), "--cpu",
+             "--num_processes", "2", "--mixed_precision", "no", str(probe)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert "processes 1" in result.stdout, result.stdout + result.stderr[-2000:]
