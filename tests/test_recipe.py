@@ -14,10 +14,10 @@ import pytest
 import torch
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
-from datasets import load_dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from course_helpers import CHATML_TEMPLATE, chat_metrics
+from tests import datasets_fixtures
 from tests.run_notebooks import offline_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,10 +109,8 @@ def test_cli_recipe_trains_a_model_that_answers_in_chatml(tiny, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out", dtype=torch.float32)
     assert tokenizer.chat_template == CHATML_TEMPLATE and tokenizer.eos_token == "<|im_end|>"
-    test = load_dataset(
-        str(ROOT / "tests" / "fixtures" / "smoltalk"), "everyday-conversations", cache_dir=str(tmp_path / "c")
-    )
-    metrics = chat_metrics(model, tokenizer, test["test"]["messages"], max_new_tokens=32)
+    held_out = datasets_fixtures.smoltalk(tmp_path / "cache")["test"]["messages"]
+    metrics = chat_metrics(model, tokenizer, held_out, max_new_tokens=32)
     assert metrics["format_adherence"] >= 0.9, metrics
 
 
