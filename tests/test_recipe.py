@@ -3,6 +3,7 @@
 import ast
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "1_instruction_tuning" / "recipes"
 RECIPE = RECIPES / "sft_smollm2.yaml"
 NOTEBOOK = ROOT / "1_instruction_tuning" / "notebooks" / "sft_finetuning_example.ipynb"
+LESSON = ROOT / "1_instruction_tuning" / "supervised_fine_tuning.md"
 ACCELERATE_CONFIGS = {"single_gpu": "NO", "multi_gpu_ddp": "MULTI_GPU", "fsdp": "FSDP"}
 
 # recipe key -> notebook parameter with the same meaning (the rest are SFTConfig keywords of the notebook)
@@ -80,11 +82,25 @@ def test_recipe_shares_the_notebook_values():
     print("compared with the notebook:", ", ".join(compared + ["eos_token", "chat_template_path", "dtype", "packing"]))
 
 
-def tiny_cli_command(tiny, output_dir, accelerate_config):
-    return [
-        shutil.which("trl"), "sft",
-        "--config", str(RECIPE),
-        "--accelerate_config", str(RECIPES / "accelerate" / f"{accelerate_config}.yaml"),
+def lesson_commands():
+    """The `trl sft` commands the SFT lesson shows, split into arguments."""
+    blocks = re.findall(r"```bash\n(.*?)```", LESSON.read_text(encoding="utf-8"), re.S)
+    return [shlex.split(line) for block in blocks for line in block.splitlines() if line.startswith("trl sft")]
+
+
+def test_lesson_commands_use_the_recipe_and_the_tested_configs():
+    commands = lesson_commands()
+    assert [c[c.index("--accelerate_config") + 1] for c in commands] == [
+        f"1_instruction_tuning/recipes/accelerate/{name}.yaml" for name in ACCELERATE_CONFIGS
+    ]
+    for command in commands:
+        assert command[:4] == ["trl", "sft", "--config", str(RECIPE.relative_to(ROOT))]
+
+
+def tiny_cli_command(tiny, output_dir):
+    """The lesson's one-GPU command, as shown, plus what puts it on this CPU and the tiny default."""
+    shown = lesson_commands()[0]
+    return [shutil.which("trl"), *shown[1:],
         "--cpu", "--mixed_precision", "no",  # accelerate: this machine has no GPU
         "--model_name_or_path", str(tiny["base"]),
         "--dataset_name", str(ROOT / "tests" / "fixtures" / "smoltalk"),
@@ -98,9 +114,7 @@ def tiny_cli_command(tiny, output_dir, accelerate_config):
 def test_cli_recipe_trains_a_model_that_answers_in_chatml(tiny, tmp_path):
     env = os.environ | offline_environment(tmp_path / "datasets-cache")
     start = time.perf_counter()
-    result = subprocess.run(
-        tiny_cli_command(tiny, tmp_path / "out", "single_gpu"), cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = subprocess.run(tiny_cli_command(tiny, tmp_path / "out"), cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     final_loss = float(re.findall(r"'train_loss': '([0-9.e-]+)'", result.stdout + result.stderr)[-1])
