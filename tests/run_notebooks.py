@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import papermill
@@ -96,6 +97,14 @@ def execute(notebook, output, parameters, cwd):
     return entry
 
 
+def with_recorded_metrics(entry, workdir):
+    """Add the metrics a notebook wrote (the SFT notebook's metrics.json) to its summary entry."""
+    metrics_file = workdir / "sft-output" / "metrics.json"
+    if metrics_file.exists():
+        entry["metrics"] = json.loads(metrics_file.read_text())
+    return entry
+
+
 def run_all(out=DEFAULT_OUT, selected=None, extra_parameters=None, tiny=None):
     """Build the tiny default (unless given), execute the notebooks, write and return the summary."""
     out = Path(out)
@@ -110,12 +119,33 @@ def run_all(out=DEFAULT_OUT, selected=None, extra_parameters=None, tiny=None):
         workdir = out / notebook.stem
         parameters = tiny_parameters(notebook.name, tiny, workdir) | (extra_parameters or {})
         entry = execute(notebook, executed / notebook.name, parameters, cwd=notebook.parent)
-        metrics_file = workdir / "sft-output" / "metrics.json"
-        if metrics_file.exists():
-            entry["metrics"] = json.loads(metrics_file.read_text())
-        summary[notebook.name] = entry
+        summary[notebook.name] = with_recorded_metrics(entry, workdir)
     (executed / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def run_variants(notebook_name, variants, tiny, workers=2):
+    """Execute one notebook under several parameter sets, ``workers`` at a time.
+
+    ``variants`` maps a name to parameters added to the tiny ones; each variant works in
+    ``build/<name>/``. Kernels get one torch thread each, so that two share the 2 cores without
+    fighting over them. Returns ``{name: summary entry}``.
+    """
+    os.environ.update(offline_environment(DEFAULT_OUT.parent / "variants-datasets-cache"), OMP_NUM_THREADS="1")
+    notebook = NOTEBOOK_DIR / notebook_name
+
+    def run(name):
+        workdir = DEFAULT_OUT.parent / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        parameters = tiny_parameters(notebook_name, tiny, workdir) | variants[name]
+        entry = execute(notebook, workdir / notebook_name, parameters, cwd=notebook.parent)
+        return with_recorded_metrics(entry, workdir)
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return dict(zip(variants, pool.map(run, variants)))
+    finally:
+        os.environ.pop("OMP_NUM_THREADS")
 
 
 def print_table(summary):
