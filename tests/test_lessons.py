@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from markdown_it import MarkdownIt
@@ -78,7 +79,7 @@ def test_relative_links_and_anchors_resolve(path):
     for target in links(path):
         if re.match(r"[a-z]+:", target):
             continue
-        file_part, _, anchor = target.partition("#")
+        file_part, _, anchor = unquote(target).partition("#")  # the parser percent-encodes non-ASCII
         linked = (path.parent / file_part).resolve() if file_part else path
         assert linked.exists(), f"{path.name} links to missing {target}"
         if anchor and linked.suffix == ".md":
