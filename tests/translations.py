@@ -128,6 +128,18 @@ class Mismatch:
     translation: object
 
 
+def first_difference(what, english_items, translated_items):
+    """The first item at which two lists differ, and their lengths, rather than two whole lists."""
+    at = next(
+        (i for i, (a, b) in enumerate(zip(english_items, translated_items)) if a != b),
+        min(len(english_items), len(translated_items)),
+    )
+    english = english_items[at] if at < len(english_items) else "(none)"
+    translation = translated_items[at] if at < len(translated_items) else "(none)"
+    label = f"{what}, item {at + 1} (English has {len(english_items)}, the translation {len(translated_items)})"
+    return Mismatch(label, english, translation)
+
+
 def parity_mismatches(path):
     """What differs in structure between a translated file and its English source.
 
@@ -136,14 +148,13 @@ def parity_mismatches(path):
     """
     english = english_of(path)
     mismatches = []
-    for what, extract in (
-        ("headings", headings),
-        ("code blocks", code_blocks),
-        ("table shapes", table_shapes),
-        ("exercise markers", markers),
-    ):
-        if extract(english) != extract(path):
-            mismatches.append(Mismatch(what, extract(english), extract(path)))
+    checks = (("headings", headings), ("code blocks", code_blocks), ("table shapes", table_shapes))
+    for what, extract in checks:
+        english_items, translated_items = extract(english), extract(path)
+        if english_items != translated_items:
+            mismatches.append(first_difference(what, english_items, translated_items))
+    if markers(english) != markers(path):
+        mismatches.append(Mismatch("exercise markers", markers(english), markers(path)))
     own = str(english.relative_to(ROOT))
     english_links = Counter(t for t in link_targets(english) if not t.startswith("translations/"))
     translated_links = Counter(t for t in link_targets(path) if not t.startswith("translations/") and t != own)
