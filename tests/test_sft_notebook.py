@@ -10,6 +10,12 @@ SFT = "sft_finetuning_example.ipynb"
 EXTRA_SEEDS = (1, 2)
 
 
+def metrics_of(entry):
+    """The metrics a notebook run recorded; a failed run is reported with its error, not a KeyError."""
+    assert entry["status"] == "passed", f"the SFT notebook failed: {entry.get('error')}"
+    return entry["metrics"]
+
+
 def assert_it_learned(metrics):
     label = f"seed {metrics['seed']}{' (LoRA)' if metrics['use_lora'] else ''}"
     assert metrics["before"]["format_adherence"] <= 0.1, f"{label}: the base model already ends its turns?"
@@ -28,18 +34,16 @@ def variants(tiny):
     runs = {f"sft-seed-{seed}": {"seed": seed} for seed in EXTRA_SEEDS}
     runs["sft-lora"] = {"use_lora": True, "learning_rate": 5e-3}
     entries = run_variants(SFT, runs, tiny)
-    for name, entry in entries.items():
-        assert entry["status"] == "passed", f"{name}: {entry.get('error')}"
-    return {name: entry["metrics"] for name, entry in entries.items()}
+    return {name: metrics_of(entry) for name, entry in entries.items()}
 
 
 def test_sft_notebook_records_its_metrics(executed_notebooks):
-    metrics = executed_notebooks[SFT]["metrics"]
+    metrics = metrics_of(executed_notebooks[SFT])
     assert {"before", "after", "after_reload", "train_seconds", "final_train_loss", "eval_loss_after"} <= set(metrics)
 
 
 def test_default_seed_learns_the_format_and_the_answers(executed_notebooks):
-    assert_it_learned(executed_notebooks[SFT]["metrics"])
+    assert_it_learned(metrics_of(executed_notebooks[SFT]))
 
 
 @pytest.mark.parametrize("seed", EXTRA_SEEDS)
@@ -52,11 +56,11 @@ def test_same_seed_gives_the_same_final_loss(executed_notebooks, nbval_run):
     again = json.loads(
         (DEFAULT_OUT.parent / "nbval" / "sft_finetuning_example" / "sft-output" / "metrics.json").read_text()
     )
-    assert again["final_train_loss"] == executed_notebooks[SFT]["metrics"]["final_train_loss"]
+    assert again["final_train_loss"] == metrics_of(executed_notebooks[SFT])["final_train_loss"]
 
 
 def test_saved_model_reloads_with_the_same_metrics(executed_notebooks):
-    metrics = executed_notebooks[SFT]["metrics"]
+    metrics = metrics_of(executed_notebooks[SFT])
     assert metrics["after_reload"] == metrics["after"]
 
 
