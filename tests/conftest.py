@@ -3,16 +3,14 @@ import os
 import subprocess
 import sys
 import tomllib
-from pathlib import Path
 
 import papermill
 import pytest
 
 from tests.notebook_files import NOTEBOOKS
+from tests.paths import ROOT
 from tests.run_notebooks import DEFAULT_OUT, offline_environment, run_all, tiny_parameters
 from tests.tiny_default import build_tiny_default
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")

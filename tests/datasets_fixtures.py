@@ -1,10 +1,8 @@
 """Load the fixture datasets the way the notebooks load the real ones, without a shared cache."""
 
-from pathlib import Path
-
 from datasets import load_dataset
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.paths import FIXTURES
 
 
 def smoltalk(cache_dir):

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.run_notebooks import offline_stand_ins
+
 NO_RUN = "no-run:"
 
 
@@ -53,18 +54,6 @@ def python_blocks(markdown_text):
             raise ValueError(f"line {fence.map[0] + 1}: a no-run block must say why it cannot run offline")
         blocks.append(Block(fence.map[0] + 1, fence.content, reason, shown))
     return blocks
-
-
-def offline_stand_ins(tiny):
-    """Hub name → local stand-in. Longer names first, so the Instruct model is not caught by the base name."""
-    stand_ins = {
-        "HuggingFaceTB/SmolLM2-135M-Instruct": tiny["instruct"],
-        "HuggingFaceTB/SmolLM2-135M": tiny["base"],
-        "HuggingFaceTB/smoltalk": FIXTURES / "smoltalk",
-        "openai/gsm8k": FIXTURES / "gsm8k",
-        "bigcode/the-stack-smol": FIXTURES / "the-stack-smol",
-    }
-    return {name: str(path) for name, path in sorted(stand_ins.items(), key=lambda item: -len(item[0]))}
 
 
 @dataclass

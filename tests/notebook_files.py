@@ -1,11 +1,11 @@
 """Reading committed notebooks and the pins they install, for the tests."""
 
 import re
-from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT
+
 NOTEBOOKS = sorted((ROOT / "1_instruction_tuning" / "notebooks").glob("*.ipynb"))
 PIN = re.compile(r"([A-Za-z0-9_.\-]+)==([0-9][^\s\"']*)")
 

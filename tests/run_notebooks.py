@@ -19,11 +19,10 @@ from pathlib import Path
 
 import papermill
 
+from tests.paths import FIXTURES, ROOT
 from tests.tiny_default import build_tiny_default
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "1_instruction_tuning" / "notebooks"
-FIXTURES = ROOT / "tests" / "fixtures"
 DEFAULT_OUT = ROOT / "build" / "notebooks"
 
 
@@ -31,25 +30,33 @@ def notebooks():
     return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 
 
+def offline_stand_ins(tiny):
+    """Hub name → local stand-in. Longer names first, so the Instruct model is not caught by the base name."""
+    stand_ins = {
+        "HuggingFaceTB/SmolLM2-135M-Instruct": tiny["instruct"],
+        "HuggingFaceTB/SmolLM2-135M": tiny["base"],
+        "HuggingFaceTB/smoltalk": FIXTURES / "smoltalk",
+        "openai/gsm8k": FIXTURES / "gsm8k",
+        "bigcode/the-stack-smol": FIXTURES / "the-stack-smol",
+    }
+    return {name: str(path) for name, path in sorted(stand_ins.items(), key=lambda item: -len(item[0]))}
+
+
 def tiny_parameters(notebook_name, tiny, workdir):
     """The papermill parameters that put a notebook on the tiny default and the fixtures."""
-    datasets = {
-        "smoltalk_name": str(FIXTURES / "smoltalk"),
-        "gsm8k_name": str(FIXTURES / "gsm8k"),
-        "the_stack_name": str(FIXTURES / "the-stack-smol"),
-    }
+    local = offline_stand_ins(tiny)
     if notebook_name == "chat_templates_example.ipynb":
         return {
-            "base_model_name": str(tiny["base"]),
-            "instruct_model_name": str(tiny["instruct"]),
-            "smoltalk_name": datasets["smoltalk_name"],
-            "gsm8k_name": datasets["gsm8k_name"],
+            "base_model_name": local["HuggingFaceTB/SmolLM2-135M"],
+            "instruct_model_name": local["HuggingFaceTB/SmolLM2-135M-Instruct"],
+            "smoltalk_name": local["HuggingFaceTB/smoltalk"],
+            "gsm8k_name": local["openai/gsm8k"],
         }
     if notebook_name == "sft_finetuning_example.ipynb":
         return {
-            "model_name": str(tiny["base"]),
-            "dataset_name": datasets["smoltalk_name"],
-            "the_stack_name": datasets["the_stack_name"],
+            "model_name": local["HuggingFaceTB/SmolLM2-135M"],
+            "dataset_name": local["HuggingFaceTB/smoltalk"],
+            "the_stack_name": local["bigcode/the-stack-smol"],
             "output_dir": str(workdir / "sft-output"),
             "max_steps": 600,
             "learning_rate": 2e-3,
@@ -105,7 +112,14 @@ def with_recorded_metrics(entry, workdir):
     return entry
 
 
-def run_all(out=DEFAULT_OUT, selected=None, extra_parameters=None, tiny=None):
+def run_on_tiny(notebook, tiny, workdir, output, extra_parameters=None):
+    """Execute one notebook on the tiny default, working in ``workdir``; return its summary entry."""
+    parameters = tiny_parameters(notebook.name, tiny, workdir) | (extra_parameters or {})
+    entry = execute(notebook, output, parameters, cwd=notebook.parent)
+    return with_recorded_metrics(entry, workdir)
+
+
+def run_all(out=DEFAULT_OUT, selected=None, tiny=None):
     """Build the tiny default (unless given), execute the notebooks, write and return the summary."""
     out = Path(out)
     executed = out / "executed"
@@ -116,10 +130,7 @@ def run_all(out=DEFAULT_OUT, selected=None, extra_parameters=None, tiny=None):
     for notebook in notebooks():
         if selected and notebook.name not in selected:
             continue
-        workdir = out / notebook.stem
-        parameters = tiny_parameters(notebook.name, tiny, workdir) | (extra_parameters or {})
-        entry = execute(notebook, executed / notebook.name, parameters, cwd=notebook.parent)
-        summary[notebook.name] = with_recorded_metrics(entry, workdir)
+        summary[notebook.name] = run_on_tiny(notebook, tiny, out / notebook.stem, executed / notebook.name)
     (executed / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -137,9 +148,7 @@ def run_variants(notebook_name, variants, tiny, workers=2):
     def run(name):
         workdir = DEFAULT_OUT.parent / name
         workdir.mkdir(parents=True, exist_ok=True)
-        parameters = tiny_parameters(notebook_name, tiny, workdir) | variants[name]
-        entry = execute(notebook, workdir / notebook_name, parameters, cwd=notebook.parent)
-        return with_recorded_metrics(entry, workdir)
+        return run_on_tiny(notebook, tiny, workdir, workdir / notebook_name, variants[name])
 
     try:
         with ThreadPoolExecutor(workers) as pool:

@@ -3,16 +3,15 @@
 Not a timed test: it checks what the benchmark reports, never how fast this machine is.
 """
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT, load_module
+
 SCRIPT = ROOT / "benchmarks" / "sft_throughput.py"
 CONFIGS = {"padding", "padding_free", "packing_bfd"}
 # A handful of steps on the course's tiny model: 8 conversations, 2 steps per configuration.
@@ -35,10 +34,7 @@ def run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def throughput_module():
-    spec = importlib.util.spec_from_file_location("sft_throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SCRIPT)
 
 
 def test_the_three_configurations_ran_without_errors(run):

@@ -1,25 +1,15 @@
 """The chat-templates exercises: reference solutions pass, wrong answers get a message naming the fix."""
 
-import importlib.util
 from functools import partial
-from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
 
 from course_helpers import check_chatml_text, check_gsm8k_messages
 from tests import datasets_fixtures
+from tests.paths import ROOT, load_module
 
-SOLUTIONS = (
-    Path(__file__).resolve().parent.parent / "1_instruction_tuning" / "solutions" / "chat_templates_solutions.py"
-)
-
-
-def load_solutions():
-    spec = importlib.util.spec_from_file_location("chat_templates_solutions", SOLUTIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SOLUTIONS = ROOT / "1_instruction_tuning" / "solutions" / "chat_templates_solutions.py"
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +27,7 @@ def gsm8k_rows(tmp_path_factory):
     return datasets_fixtures.gsm8k(tmp_path_factory.mktemp("cache"))["train"].select(range(8))
 
 
-solutions = load_solutions()
+solutions = load_module(SOLUTIONS)
 
 
 def test_smoltalk_solution_passes_its_checker(tokenizer, smoltalk_rows):

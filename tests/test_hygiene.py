@@ -1,14 +1,13 @@
 """Committed notebooks and lessons carry nothing private or machine-specific, and never block on a login."""
 
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from tests.notebook_files import NOTEBOOKS
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "1_instruction_tuning").glob("*.md")) + sorted(
     (ROOT / "translations").glob("*/1_instruction_tuning/*.md")
 )

@@ -1,16 +1,16 @@
 """Lessons teach what the pinned libraries do: their code runs, their outputs are real, their links resolve."""
 
 import re
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from markdown_it import MarkdownIt
 
 from tests.lesson_blocks import python_blocks, run_lesson
+from tests.markdown_files import links
+from tests.paths import ROOT
 from tests.run_notebooks import offline_environment
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULE = ROOT / "1_instruction_tuning"
 LESSONS = [MODULE / "chat_templates.md", MODULE / "supervised_fine_tuning.md"]
 TRANSLATIONS = sorted((ROOT / "translations").glob("*/1_instruction_tuning/*.md"))
@@ -49,18 +49,6 @@ def test_translated_code_blocks_compile(lesson):
 def test_blocks_not_run_are_rare_and_say_why(lesson):
     skipped = [block for block in python_blocks(lesson.read_text()) if block.no_run_reason]
     assert len(skipped) <= MAX_NO_RUN_BLOCKS, [f"line {b.line}: {b.no_run_reason}" for b in skipped]
-
-
-def links(path):
-    """Every link target in a markdown file (inline links and images, inside tables too)."""
-    targets = []
-    for token in MarkdownIt().enable("table").parse(path.read_text(encoding="utf-8")):
-        for child in token.children or []:
-            if child.type == "link_open":
-                targets.append(child.attrs["href"])
-            if child.type == "image":
-                targets.append(child.attrs["src"])
-    return targets
 
 
 def github_anchor(heading):

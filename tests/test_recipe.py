@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -19,9 +18,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from course_helpers import CHATML_TEMPLATE, chat_metrics
 from tests import datasets_fixtures
+from tests.paths import ROOT
 from tests.run_notebooks import offline_environment
 
-ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "1_instruction_tuning" / "recipes"
 RECIPE = RECIPES / "sft_smollm2.yaml"
 NOTEBOOK = ROOT / "1_instruction_tuning" / "notebooks" / "sft_finetuning_example.ipynb"

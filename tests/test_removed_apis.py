@@ -1,13 +1,13 @@
 """No notebook, lesson or solution teaches an argument the pinned libraries removed or deprecated."""
 
 import re
-from pathlib import Path
 
 import pytest
 
+from tests.lesson_blocks import python_blocks
 from tests.notebook_files import NOTEBOOKS, code_cells
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # trl 1.x removed the first five; transformers 5.23 deprecates gradient_checkpointing for activation_checkpointing.
 REMOVED = {
     r"[(,]\s*tokenizer\s*=[^=]": "SFTTrainer(processing_class=...)",  # the keyword argument, not a variable
@@ -27,7 +27,7 @@ def code_of(path):
     if path.suffix == ".ipynb":
         return "\n".join(cell.source for cell in code_cells(path))
     if path.suffix == ".md":  # only the code blocks: prose may say which names are gone
-        return "\n".join(re.findall(r"```python[^\n]*\n(.*?)```", path.read_text(), re.S))
+        return "\n".join(block.source for block in python_blocks(path.read_text(encoding="utf-8")))
     return path.read_text()
 
 

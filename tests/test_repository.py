@@ -1,11 +1,9 @@
 """The repository's own promises: CI runs the README's commands, pins are exact."""
 
 import re
-from pathlib import Path
 
 from tests.notebook_files import requirement_pins
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.paths import ROOT, load_module
 
 
 def quick_start_commands():
@@ -31,11 +29,7 @@ def test_every_requirement_is_pinned_exactly():
 
 
 def test_pin_bump_changes_exactly_the_named_package():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bump_pins", ROOT / "tools" / "bump_pins.py")
-    bump_pins = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bump_pins)
+    bump_pins = load_module(ROOT / "tools" / "bump_pins.py")
     cell = '%pip install -q transformers==5.23.0 sentence-transformers==3.0.0 "course-helpers @ git+https://x"'
     assert bump_pins.bump(cell, "transformers", "5.24.0") == cell.replace(
         "transformers==5.23.0", "transformers==5.24.0"

@@ -1,26 +1,15 @@
 """SFT exercises: the dataset checker names formats and problems, and the reference solutions work."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from datasets import Dataset
 from transformers import AutoTokenizer
 
 from course_helpers import check_code_completion_config, check_sft_dataset, sharegpt_to_messages
 from tests import datasets_fixtures
+from tests.paths import ROOT, load_module
 
-SOLUTIONS = Path(__file__).resolve().parent.parent / "1_instruction_tuning" / "solutions" / "sft_solutions.py"
-
-
-def load_solutions():
-    spec = importlib.util.spec_from_file_location("sft_solutions", SOLUTIONS)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-solutions = load_solutions()
+SOLUTIONS = ROOT / "1_instruction_tuning" / "solutions" / "sft_solutions.py"
+solutions = load_module(SOLUTIONS)
 CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 
 

@@ -14,11 +14,12 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.markdown_files import links
+from tests.paths import ROOT
+
 LANGUAGES = ("ja", "zh", "ko", "fr")
 LESSONS = ("README.md", "chat_templates.md", "supervised_fine_tuning.md")
 SOURCE = re.compile(r"<!-- source: (\S+) @ ([0-9a-f]{7,40}) -->")
@@ -80,25 +81,15 @@ def link_targets(path):
     """Link targets, resolved; a link to a lesson of the same language counts as a link to the English lesson."""
     module = path.parent
     targets = []
-    for token in _tokens(path):
-        for child in token.children or []:
-            href = (
-                child.attrs.get("href")
-                if child.type == "link_open"
-                else child.attrs.get("src")
-                if child.type == "image"
-                else None
-            )
-            if href is None:
-                continue
-            file_part = href.split("#")[0]
-            if not file_part or re.match(r"[a-z]+:", href):
-                targets.append(file_part or "#")
-                continue
-            resolved = (module / file_part).resolve()
-            if resolved.parent == module.resolve():
-                resolved = ROOT / "1_instruction_tuning" / resolved.name
-            targets.append(str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved))
+    for href in links(path):
+        file_part = href.split("#")[0]
+        if not file_part or re.match(r"[a-z]+:", href):
+            targets.append(file_part or "#")
+            continue
+        resolved = (module / file_part).resolve()
+        if resolved.parent == module.resolve():
+            resolved = ROOT / "1_instruction_tuning" / resolved.name
+        targets.append(str(resolved.relative_to(ROOT)) if resolved.is_relative_to(ROOT) else str(resolved))
     return targets
 
 
