@@ -61,7 +61,7 @@ def tiny_parameters(notebook_name, tiny, workdir):
             "max_steps": 600,
             "learning_rate": 2e-3,
             "batch_size": 16,
-            "max_length": 64,
+            "max_length": 128,  # rows for the padding and packing variants; the longest fixture chat is 92 tokens
             "eval_prompts": 40,
         }
     raise KeyError(f"no tiny-default parameters for {notebook_name}: add them to tests/run_notebooks.py")
@@ -104,9 +104,14 @@ def execute(notebook, output, parameters, cwd):
     return entry
 
 
+def recorded_metrics_file(workdir):
+    """Where the SFT notebook writes its metrics.json when it runs in ``workdir``."""
+    return workdir / "sft-output" / "metrics.json"
+
+
 def with_recorded_metrics(entry, workdir):
     """Add the metrics a notebook wrote (the SFT notebook's metrics.json) to its summary entry."""
-    metrics_file = workdir / "sft-output" / "metrics.json"
+    metrics_file = recorded_metrics_file(workdir)
     if metrics_file.exists():
         entry["metrics"] = json.loads(metrics_file.read_text())
     return entry
@@ -115,6 +120,7 @@ def with_recorded_metrics(entry, workdir):
 def run_on_tiny(notebook, tiny, workdir, output, extra_parameters=None):
     """Execute one notebook on the tiny default, working in ``workdir``; return its summary entry."""
     parameters = tiny_parameters(notebook.name, tiny, workdir) | (extra_parameters or {})
+    recorded_metrics_file(workdir).unlink(missing_ok=True)  # a failed run must not report an earlier run's metrics
     entry = execute(notebook, output, parameters, cwd=notebook.parent)
     return with_recorded_metrics(entry, workdir)
 

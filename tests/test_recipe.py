@@ -45,18 +45,27 @@ def notebook_recipe():
     parameters = {}
     exec([c for c in cells if "parameters" in c.metadata.get("tags", [])][0].source, {}, parameters)
     source = "\n".join(c.source for c in cells)
-    call = next(
-        node
-        for cell in cells
-        if "SFTConfig(" in cell.source
-        for node in ast.walk(ast.parse(cell.source))
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "SFTConfig"
+    cell = ast.parse(next(c.source for c in cells if "SFTConfig(" in c.source))
+    assignment = next(
+        statement
+        for statement in cell.body
+        if isinstance(statement, ast.Assign)
+        and isinstance(statement.value, ast.Call)
+        and getattr(statement.value.func, "id", None) == "SFTConfig"
     )
-    config = {
-        kw.arg: eval(compile(ast.Expression(kw.value), "notebook", "eval"), {"max": max}, dict(parameters))
-        for kw in call.keywords
-        if kw.arg is not None
-    }
+    # what the cell computes before SFTConfig (the batching options) is computed here too
+    namespace = dict(parameters)
+    exec(compile(ast.Module(cell.body[: cell.body.index(assignment)], []), "notebook", "exec"), namespace)
+
+    def value(node):
+        return eval(compile(ast.Expression(node), "notebook", "eval"), namespace)
+
+    config = {}
+    for keyword in assignment.value.keywords:
+        if keyword.arg is not None:
+            config[keyword.arg] = value(keyword.value)
+        elif ast.unparse(keyword.value) != "precision":  # precision depends on the hardware: see bf16 below
+            config |= value(keyword.value)
     return parameters, config, source
 
 
@@ -77,6 +86,7 @@ def test_recipe_shares_the_notebook_values():
     assert "tokenizer.chat_template = CHATML_TEMPLATE" in source
     assert shared["dtype"] == "float32" and "dtype=torch.float32" in source
     assert len(compared) >= 12, compared
+    assert {"padding_free", "max_length", "assistant_only_loss"} <= set(compared), "the batching is not compared"
     print("compared with the notebook:", ", ".join(compared + ["eos_token", "chat_template_path", "dtype"]))
 
 
@@ -104,7 +114,7 @@ def tiny_cli_command(tiny, output_dir):
         "--dataset_name", str(ROOT / "tests" / "fixtures" / "smoltalk"),
         "--output_dir", str(output_dir),
         "--max_steps", "300", "--learning_rate", "2e-3", "--per_device_train_batch_size", "16",
-        "--max_length", "64", "--eval_steps", "100", "--logging_steps", "50",
+        "--eval_steps", "100", "--logging_steps", "50",
         "--bf16", "false", "--use_cpu", "true",
     ]  # fmt: skip
 

@@ -8,6 +8,7 @@ from tests.run_notebooks import DEFAULT_OUT, run_variants
 
 SFT = "sft_finetuning_example.ipynb"
 EXTRA_SEEDS = (1, 2)
+OTHER_BATCHING = ("padding", "packing")  # the default is padding_free
 
 
 def metrics_of(entry):
@@ -17,7 +18,7 @@ def metrics_of(entry):
 
 
 def assert_it_learned(metrics):
-    label = f"seed {metrics['seed']}{' (LoRA)' if metrics['use_lora'] else ''}"
+    label = f"seed {metrics['seed']}, {metrics['batching']}{' (LoRA)' if metrics['use_lora'] else ''}"
     assert metrics["before"]["format_adherence"] <= 0.1, f"{label}: the base model already ends its turns?"
     assert metrics["after"]["format_adherence"] >= 0.9, f"{label}: replies do not end with <|im_end|>: {metrics}"
     assert metrics["after"]["exact_match"] >= 0.8, f"{label}: held-out replies are wrong: {metrics}"
@@ -26,12 +27,13 @@ def assert_it_learned(metrics):
 
 @pytest.fixture(scope="module")
 def variants(tiny):
-    """The notebook again with two more seeds, and with LoRA, two runs at a time.
+    """The notebook again with two more seeds, the other two batching options, and LoRA, two runs at a time.
 
     LoRA trains fewer weights and wants a higher rate: at the full fine-tuning rate (2e-3) exact match
     stayed at 0.575 on this fixture, at 5e-3 it reached 0.95 (measured when this test was written).
     """
     runs = {f"sft-seed-{seed}": {"seed": seed} for seed in EXTRA_SEEDS}
+    runs |= {f"sft-{batching}": {"batching": batching} for batching in OTHER_BATCHING}
     runs["sft-lora"] = {"use_lora": True, "learning_rate": 5e-3}
     entries = run_variants(SFT, runs, tiny)
     return {name: metrics_of(entry) for name, entry in entries.items()}
@@ -49,6 +51,18 @@ def test_default_seed_learns_the_format_and_the_answers(executed_notebooks):
 @pytest.mark.parametrize("seed", EXTRA_SEEDS)
 def test_other_seeds_learn_too(variants, seed):
     assert_it_learned(variants[f"sft-seed-{seed}"])
+
+
+def test_default_batching_is_padding_free(executed_notebooks):
+    """The benchmark measured padding-free fastest on a SmolLM2-135M-shaped model (benchmarks/README.md)."""
+    assert metrics_of(executed_notebooks[SFT])["batching"] == "padding_free"
+
+
+@pytest.mark.parametrize("batching", OTHER_BATCHING)
+def test_other_batching_options_learn_too(variants, batching):
+    metrics = variants[f"sft-{batching}"]
+    assert metrics["batching"] == batching
+    assert_it_learned(metrics)
 
 
 def test_same_seed_gives_the_same_final_loss(executed_notebooks, nbval_run):
