@@ -141,7 +141,8 @@ def parse_args(argv=None):
     parser.add_argument("--work-dir", type=Path, help="scratch folder (default: a temporary one, removed)")
     args = parser.parse_args(argv)
 
-    defaults = dict(max_length=256, conversations=16, eval_conversations=8, batch_size=4, length_scale=1.0)
+    # batches of 8 conversations, as in the SFT notebook
+    defaults = dict(max_length=256, conversations=32, eval_conversations=8, batch_size=8, length_scale=1.0)
     if args.long:
         defaults = dict(max_length=1024, conversations=128, eval_conversations=16, batch_size=8, length_scale=4.0)
     for key, value in defaults.items():
