@@ -39,11 +39,12 @@ def recipe():
     return yaml.safe_load(RECIPE.read_text())
 
 
-def notebook_recipe():
-    """The notebook's parameters, and its SFTConfig keywords evaluated with those parameters."""
+def notebook_recipe(**overrides):
+    """The notebook's parameters (with ``overrides``), and its SFTConfig keywords evaluated with them."""
     cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]
     parameters = {}
     exec([c for c in cells if "parameters" in c.metadata.get("tags", [])][0].source, {}, parameters)
+    parameters |= overrides
     source = "\n".join(c.source for c in cells)
     cell = ast.parse(next(c.source for c in cells if "SFTConfig(" in c.source))
     assignment = next(
@@ -88,6 +89,25 @@ def test_recipe_shares_the_notebook_values():
     assert len(compared) >= 12, compared
     assert {"padding_free", "max_length", "assistant_only_loss"} <= set(compared), "the batching is not compared"
     print("compared with the notebook:", ", ".join(compared + ["eos_token", "chat_template_path", "dtype"]))
+
+
+@pytest.mark.parametrize(
+    "batching, expected",
+    [
+        ("padding", {"max_length": 1024}),
+        ("padding_free", {"padding_free": True, "max_length": None}),
+        ("packing", {"packing": True, "packing_strategy": "bfd", "max_length": 1024}),
+    ],
+)
+def test_batching_parameter_sets_the_documented_sftconfig_options(batching, expected):
+    _, config, _ = notebook_recipe(batching=batching)
+    assert {key: config.get(key) for key in expected} == expected
+    assert not {"padding_free", "packing"} - set(expected) & set(config), "options of another batching leaked in"
+
+
+def test_unknown_batching_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match="batching must be one of .*'padding_free'.*not 'padding-free'"):
+        notebook_recipe(batching="padding-free")
 
 
 def lesson_commands():
