@@ -101,7 +101,8 @@ def test_recipe_shares_the_notebook_values():
 )
 def test_batching_parameter_sets_the_documented_sftconfig_options(batching, expected):
     _, config, _ = notebook_recipe(batching=batching)
-    assert {key: config.get(key) for key in expected} == expected
+    assert set(expected) <= set(config), f"missing from SFTConfig: {set(expected) - set(config)}"
+    assert {key: config[key] for key in expected} == expected
     assert not {"padding_free", "packing"} - set(expected) & set(config), "options of another batching leaked in"
 
 

@@ -8,13 +8,25 @@ from tests.run_notebooks import DEFAULT_OUT, run_variants
 
 SFT = "sft_finetuning_example.ipynb"
 EXTRA_SEEDS = (1, 2)
-OTHER_BATCHING = ("padding", "packing")  # the default is padding_free
+# what SFTConfig received for each value of the notebook's `batching` parameter (the default is padding_free)
+LAYOUTS = {
+    "padding_free": {"padding_free": True, "packing": False, "max_length": None},
+    "padding": {"padding_free": False, "packing": False},
+    "packing": {"padding_free": False, "packing": True},  # TRL turns padding-free on for bfd packing itself
+}
+OTHER_BATCHING = ("padding", "packing")
 
 
 def metrics_of(entry):
     """The metrics a notebook run recorded; a failed run is reported with its error, not a KeyError."""
     assert entry["status"] == "passed", f"the SFT notebook failed: {entry.get('error')}"
     return entry["metrics"]
+
+
+def assert_sftconfig_got(metrics, batching):
+    assert metrics["batching"] == batching
+    layout = {key: metrics["layout"][key] for key in LAYOUTS[batching]}
+    assert layout == LAYOUTS[batching], f"batching={batching!r} did not reach SFTConfig: {metrics['layout']}"
 
 
 def assert_it_learned(metrics):
@@ -58,13 +70,13 @@ def test_other_seeds_learn_too(variants, seed):
 
 def test_default_batching_is_padding_free(executed_notebooks):
     """The benchmark measured padding-free fastest on a SmolLM2-135M-shaped model (benchmarks/README.md)."""
-    assert metrics_of(executed_notebooks[SFT])["batching"] == "padding_free"
+    assert_sftconfig_got(metrics_of(executed_notebooks[SFT]), "padding_free")
 
 
 @pytest.mark.parametrize("batching", OTHER_BATCHING)
 def test_other_batching_options_learn_too(variants, batching):
     metrics = variants[f"sft-{batching}"]
-    assert metrics["batching"] == batching
+    assert_sftconfig_got(metrics, batching)
     assert_it_learned(metrics)
 
 
@@ -74,6 +86,8 @@ def test_padding_free_learns_what_padding_learns(executed_notebooks, variants):
     Conversations that attended to their neighbours in the flattened row would change the losses.
     """
     padding_free, padding = metrics_of(executed_notebooks[SFT]), variants["sft-padding"]
+    assert_sftconfig_got(padding_free, "padding_free")
+    assert_sftconfig_got(padding, "padding")
     for key in ("final_train_loss", "eval_loss_after"):
         assert padding_free[key] == pytest.approx(padding[key], rel=1e-3), (key, padding_free[key], padding[key])
 
