@@ -18,7 +18,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from course_helpers import CHATML_TEMPLATE, chat_metrics
 from tests import datasets_fixtures
-from tests.paths import ROOT
+from tests.paths import ROOT, load_module
 from tests.run_notebooks import offline_environment
 
 RECIPES = ROOT / "1_instruction_tuning" / "recipes"
@@ -109,6 +109,20 @@ def test_batching_parameter_sets_the_documented_sftconfig_options(batching, expe
 def test_unknown_batching_is_refused_with_the_choices():
     with pytest.raises(ValueError, match="batching must be one of .*'padding_free'.*not 'padding-free'"):
         notebook_recipe(batching="padding-free")
+
+
+def test_benchmark_batches_the_way_the_notebook_does():
+    """benchmarks/sft_throughput.py measures the notebook's three batching options, not its own variants."""
+    benchmark = load_module(ROOT / "benchmarks" / "sft_throughput.py")
+    settings = {"max_length": 1024, "batch_size": 8, "pack_batch_size": 3}
+    same_layout = {"padding": "padding", "padding_free": "padding_free", "packing_bfd": "packing"}
+    for benchmark_name, batching in same_layout.items():
+        measured = benchmark.sft_config_kwargs(benchmark_name, settings)
+        measured.pop("per_device_train_batch_size")  # the benchmark sizes packed steps by tokens (see its README)
+        _, config, _ = notebook_recipe(batching=batching, max_length=settings["max_length"])
+        batching_keys = ("padding_free", "packing", "packing_strategy", "max_length")
+        taught = {key: config[key] for key in batching_keys if key in config}
+        assert measured == taught, f"{benchmark_name}: benchmark {measured}, notebook {taught}"
 
 
 def lesson_commands():
