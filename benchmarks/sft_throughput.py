@@ -191,7 +191,7 @@ def run_isolated(isolate, fn, *args):
 
 
 def build_tiny(out_dir):
-    from tests.tiny_default import build_tiny_default
+    from course_harness.tiny_default import build_tiny_default
 
     return {flavour: str(path) for flavour, path in build_tiny_default(out_dir).items()}
 
@@ -240,7 +240,7 @@ def count_parameters(model):
 
 def word_pool(tokenizer):
     """Words from the course's fixture text, each with its token count after a space."""
-    from tests.tiny_default import fixture_text
+    from course_harness.tiny_default import fixture_text
 
     words = sorted({w for text in fixture_text() for w in re.findall(r"[a-z]{2,12}", text.lower())})
     return [(w, len(tokenizer(" " + w, add_special_tokens=False)["input_ids"])) for w in words]
@@ -990,7 +990,7 @@ def main(argv=None):
         },
         "versions": {"python": platform.python_version()} | {p: importlib.metadata.version(p) for p in packages},
         "model": {
-            "name": "course tiny default (tests/tiny_default.py, base)"
+            "name": "course tiny default (course_harness/tiny_default.py, base)"
             if args.tiny
             else "SmolLM2-135M architecture, random weights",
             "parameters": n_params,

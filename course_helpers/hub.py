@@ -15,7 +15,7 @@ def explain_hub_errors(parameter):
         raise RuntimeError(
             f"Could not load from the Hugging Face Hub ({type(error).__name__}: {error}). "
             f"Without network access, set the notebook parameter `{parameter}` to a local folder "
-            f"(the course's tests use the tiny model and fixtures built by `python -m tests.run_notebooks`)."
+            f"(`course run` runs the notebooks offline on a tiny stand-in model)."
         ) from error
 
 

@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -7,10 +8,10 @@ import tomllib
 import papermill
 import pytest
 
+from course_harness.runner import DEFAULT_OUT, offline_environment, tiny_parameters
+from course_harness.tiny_default import build_tiny_default
 from tests.notebook_files import NOTEBOOKS
 from tests.paths import ROOT
-from tests.run_notebooks import DEFAULT_OUT, offline_environment, run_all, tiny_parameters
-from tests.tiny_default import build_tiny_default
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +21,17 @@ def tiny():
 
 
 @pytest.fixture(scope="session")
-def executed_notebooks(tiny):
-    """Every notebook executed once on the tiny default; returns the summary.json content."""
-    summary = run_all(DEFAULT_OUT, tiny=tiny)
-    assert json.loads((DEFAULT_OUT / "executed" / "summary.json").read_text()) == summary
-    return summary
+def course_run(tiny):
+    """``course run``, the entry point a learner uses, over every notebook; returns the finished process."""
+    command = shutil.which("course")
+    assert command, "the `course` command is missing: pip install -r requirements.txt -e ."
+    return subprocess.run([command, "run", "--out", str(DEFAULT_OUT)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(course_run):
+    """Every notebook executed once on the tiny default (by ``course run``); returns summary.json's content."""
+    return json.loads((DEFAULT_OUT / "executed" / "summary.json").read_text())
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +70,7 @@ def nbval_run(tiny):
 
 def pytest_terminal_summary(terminalreporter):
     """Print how far each translation is behind the English, on every run."""
-    from tests.translations import report
+    from course_harness.translations import report
 
-    terminalreporter.section("translation status (python -m tests.translations --diff for details)")
+    terminalreporter.section("translation status (course translations --diff for details)")
     terminalreporter.write_line(report())

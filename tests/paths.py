@@ -1,10 +1,11 @@
-"""Where things are in the repository, and loading a Python file that is not a package module."""
+"""Where things are (from the harness), and loading a Python file that is not a package module."""
 
 import importlib.util
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "tests" / "fixtures"
+from course_harness.paths import FIXTURES, ROOT
+
+__all__ = ["FIXTURES", "ROOT", "load_module"]
 
 
 def load_module(path):

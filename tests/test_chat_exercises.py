@@ -5,8 +5,8 @@ from functools import partial
 import pytest
 from transformers import AutoTokenizer
 
+from course_harness import fixture_data
 from course_helpers import check_chatml_text, check_gsm8k_messages
-from tests import datasets_fixtures
 from tests.paths import ROOT, load_module
 
 SOLUTIONS = ROOT / "1_instruction_tuning" / "solutions" / "chat_templates_solutions.py"
@@ -19,12 +19,12 @@ def tokenizer(tiny):
 
 @pytest.fixture(scope="module")
 def smoltalk_rows(tmp_path_factory):
-    return datasets_fixtures.smoltalk(tmp_path_factory.mktemp("cache"))["train"].select(range(8))
+    return fixture_data.smoltalk(tmp_path_factory.mktemp("cache"))["train"].select(range(8))
 
 
 @pytest.fixture(scope="module")
 def gsm8k_rows(tmp_path_factory):
-    return datasets_fixtures.gsm8k(tmp_path_factory.mktemp("cache"))["train"].select(range(8))
+    return fixture_data.gsm8k(tmp_path_factory.mktemp("cache"))["train"].select(range(8))
 
 
 solutions = load_module(SOLUTIONS)

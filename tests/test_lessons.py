@@ -6,10 +6,10 @@ from urllib.parse import unquote
 import pytest
 from markdown_it import MarkdownIt
 
-from tests.lesson_blocks import python_blocks, run_lesson
-from tests.markdown_files import links
+from course_harness.lesson_blocks import python_blocks, run_lesson
+from course_harness.markdown_files import links
+from course_harness.runner import offline_environment
 from tests.paths import ROOT
-from tests.run_notebooks import offline_environment
 
 MODULE = ROOT / "1_instruction_tuning"
 LESSONS = [MODULE / "chat_templates.md", MODULE / "supervised_fine_tuning.md"]

@@ -12,8 +12,8 @@ from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import SFTConfig, SFTTrainer
 
+from course_harness import fixture_data
 from course_helpers import CHATML_TEMPLATE
-from tests import datasets_fixtures
 
 STEPS, LEARNING_RATE, RANK, SEED = 300, 5e-3, 16, 42
 
@@ -48,7 +48,7 @@ def final_train_loss(tiny, tmp_path, dataset, **lora_extra):
 
 @pytest.mark.parametrize("case", ["plain LoRA", "LoRA + tied embeddings"])
 def test_training_the_tied_embeddings_removes_the_loss_floor(case, tiny, tmp_path):
-    dataset = datasets_fixtures.smoltalk(tmp_path / "cache")["train"]
+    dataset = fixture_data.smoltalk(tmp_path / "cache")["train"]
     extra = {} if case == "plain LoRA" else {"modules_to_save": ["embed_tokens"], "ensure_weight_tying": True}
     loss, accuracy = final_train_loss(tiny, tmp_path, dataset, **extra)
     print(f"\n{case}: final train loss {loss:.3f}, token accuracy {accuracy:.2f} ({STEPS} steps, lr {LEARNING_RATE})")

@@ -1,9 +1,12 @@
 """Every notebook runs offline on the tiny default, and what it stores is honest."""
 
+import ast
+
+import papermill
 import pytest
 
+from course_harness.refresh import is_checked
 from tests.notebook_files import NOTEBOOKS, PIN, code_cells, colab_install_cells, requirement_pins
-from tests.refresh_outputs import is_checked
 
 NAMES = [path.name for path in NOTEBOOKS]
 
@@ -27,11 +30,11 @@ def test_only_checked_cells_store_outputs(path):
     for cell in code_cells(path):
         first_line = cell.source.splitlines()[0] if cell.source else ""
         if is_checked(cell):
-            assert cell.outputs, f"checked cell without stored output: {first_line!r} (python -m tests.refresh_outputs)"
+            assert cell.outputs, f"checked cell without stored output: {first_line!r} (course refresh)"
             # nbval skips a checked cell whose execution_count is null, checking nothing
             assert cell.execution_count is not None, f"checked cell without execution_count: {first_line!r}"
         else:
-            assert not cell.outputs, f"unchecked cell stores outputs: {first_line!r} (python -m tests.refresh_outputs)"
+            assert not cell.outputs, f"unchecked cell stores outputs: {first_line!r} (course refresh)"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
@@ -59,3 +62,17 @@ def test_stored_outputs_match_a_fresh_run(nbval_run):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     cells = sum(len(code_cells(copy)) for copy in copies)
     assert f"{cells} passed" in result.stdout, f"nbval should run all {cells} code cells:\n{result.stdout[-1000:]}"
+
+
+def assigned_names(source):
+    """The names a parameters cell assigns, read with Python's own parser."""
+    return {target.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for target in node.targets}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=NAMES)
+def test_papermill_reads_every_parameter(path):
+    """papermill's inspector (``papermill --help-notebook``) skips a line it cannot parse, silently
+    dropping that parameter; it must find exactly the names the parameters cell assigns."""
+    tagged = next(cell for cell in code_cells(path) if "parameters" in cell.metadata.get("tags", []))
+    inferred = {parameter["name"] for parameter in papermill.inspect_notebook(str(path)).values()}
+    assert inferred == assigned_names(tagged.source), "papermill cannot read some parameters (an '=' in a comment?)"

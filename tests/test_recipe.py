@@ -16,10 +16,10 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from course_harness import fixture_data
+from course_harness.runner import offline_environment
 from course_helpers import CHATML_TEMPLATE, chat_metrics
-from tests import datasets_fixtures
-from tests.paths import ROOT, load_module
-from tests.run_notebooks import offline_environment
+from tests.paths import FIXTURES, ROOT, load_module
 
 RECIPES = ROOT / "1_instruction_tuning" / "recipes"
 RECIPE = RECIPES / "sft_smollm2.yaml"
@@ -146,7 +146,7 @@ def tiny_cli_command(tiny, output_dir):
     return [shutil.which("trl"), *shown[1:],
         "--cpu", "--mixed_precision", "no",  # accelerate: this machine has no GPU
         "--model_name_or_path", str(tiny["base"]),
-        "--dataset_name", str(ROOT / "tests" / "fixtures" / "smoltalk"),
+        "--dataset_name", str(FIXTURES / "smoltalk"),
         "--output_dir", str(output_dir),
         "--max_steps", "300", "--learning_rate", "2e-3", "--per_device_train_batch_size", "16",
         "--eval_steps", "100", "--logging_steps", "50",
@@ -166,7 +166,7 @@ def test_cli_recipe_trains_a_model_that_answers_in_chatml(tiny, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "out")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out", dtype=torch.float32)
     assert tokenizer.chat_template == CHATML_TEMPLATE and tokenizer.eos_token == "<|im_end|>"
-    held_out = datasets_fixtures.smoltalk(tmp_path / "cache")["test"]["messages"]
+    held_out = fixture_data.smoltalk(tmp_path / "cache")["test"]["messages"]
     metrics = chat_metrics(model, tokenizer, held_out, max_new_tokens=32)
     assert metrics["format_adherence"] >= 0.9, metrics
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.lesson_blocks import python_blocks
+from course_harness.lesson_blocks import python_blocks
 from tests.notebook_files import NOTEBOOKS, code_cells
 from tests.paths import ROOT
 

@@ -4,8 +4,8 @@ import pytest
 from datasets import Dataset
 from transformers import AutoTokenizer
 
+from course_harness import fixture_data
 from course_helpers import check_code_completion_config, check_sft_dataset, sharegpt_to_messages
-from tests import datasets_fixtures
 from tests.paths import ROOT, load_module
 
 SOLUTIONS = ROOT / "1_instruction_tuning" / "solutions" / "sft_solutions.py"
@@ -61,7 +61,7 @@ def test_sharegpt_rows_convert_to_messages():
 
 @pytest.fixture(scope="module")
 def code_dataset(tmp_path_factory):
-    return datasets_fixtures.the_stack_python(tmp_path_factory.mktemp("cache"))
+    return fixture_data.the_stack_python(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.mark.parametrize(

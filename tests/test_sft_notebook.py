@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.run_notebooks import DEFAULT_OUT, run_variants
+from course_harness.runner import DEFAULT_OUT, run_variants
 
 SFT = "sft_finetuning_example.ipynb"
 EXTRA_SEEDS = (1, 2)

@@ -4,7 +4,7 @@ import filecmp
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.tiny_default import build_tiny_default
+from course_harness.tiny_default import build_tiny_default
 
 
 def test_rebuild_is_byte_identical(tiny, tmp_path):

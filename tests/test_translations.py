@@ -2,7 +2,14 @@
 
 import pytest
 
-from tests.translations import ROOT, commit_exists, parity_mismatches, source_record, staleness, translated_files
+from course_harness.translations import (
+    ROOT,
+    commit_exists,
+    parity_mismatches,
+    source_record,
+    staleness,
+    translated_files,
+)
 
 FILES = translated_files()
 IDS = [str(path.relative_to(ROOT)) for path in FILES]

@@ -1,18 +1,14 @@
-"""Refresh the outputs stored in the committed notebooks, in one command:
+"""Refresh the outputs stored in the committed notebooks (``course refresh [NOTEBOOK ...]``).
 
-    python -m tests.refresh_outputs [NOTEBOOK ...]
-
-Executes the notebooks on the tiny default (as ``tests.run_notebooks`` does), then writes back
+Executes the notebooks on the tiny default (as ``course run`` does), then writes back
 into each committed notebook the outputs of its checked cells (``# NBVAL_CHECK_OUTPUT``) and
 clears every other output, so that a committed notebook only shows outputs the code really
 produced and that do not depend on model weights. Review the diff before committing.
 """
 
-import sys
-
 import nbformat
 
-from tests.run_notebooks import DEFAULT_OUT, notebooks, print_table, run_all
+from course_harness.runner import DEFAULT_OUT, notebooks, print_table, run_all
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 VOLATILE_METADATA = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
@@ -40,9 +36,9 @@ def store_checked_outputs(committed_path, executed_path):
     nbformat.write(committed, committed_path)
 
 
-def main(argv=None):
-    selected = set(argv if argv is not None else sys.argv[1:])
-    summary = run_all(DEFAULT_OUT, selected)
+def refresh(selected=None):
+    """Run the selected notebooks (all by default) and store their checked outputs; 0 when done."""
+    summary = run_all(DEFAULT_OUT, selected, progress=lambda line: print(line, flush=True))
     print_table(summary)
     if any(entry["status"] != "passed" for entry in summary.values()):
         print("not refreshing: a notebook failed")
@@ -52,7 +48,3 @@ def main(argv=None):
             store_checked_outputs(notebook, DEFAULT_OUT / "executed" / notebook.name)
             print(f"refreshed {notebook.relative_to(notebook.parents[2])}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

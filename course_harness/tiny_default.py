@@ -8,18 +8,18 @@ Two flavours mirror the real SmolLM2 pair:
 
 Both share one byte-level BPE tokenizer (512 tokens, one token per digit, as SmolLM2 does)
 learned from the text of our dataset fixtures, and one tiny ``LlamaForCausalLM`` drawn from a
-fixed seed. Nothing is downloaded. Usage: ``python -m tests.tiny_default OUT_DIR``.
+fixed seed. Nothing is downloaded. Usage: ``course build-tiny OUT_DIR``.
 """
 
-import sys
 from collections import Counter
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers.utils import logging as transformers_logging
 
-from tests.paths import FIXTURES
+from course_harness.paths import FIXTURES
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 VOCAB_SIZE = 512
@@ -140,12 +140,9 @@ def build_tiny_default(out_dir):
         model.generation_config.eos_token_id = fast.eos_token_id
         model.generation_config.pad_token_id = fast.pad_token_id
         path = out_dir / flavour
+        transformers_logging.disable_progress_bar()  # a 100k-parameter save needs no progress bar
         model.save_pretrained(path)
+        transformers_logging.enable_progress_bar()
         fast.save_pretrained(path)
         paths[flavour] = path
     return paths
-
-
-if __name__ == "__main__":
-    for flavour, path in build_tiny_default(sys.argv[1] if len(sys.argv) > 1 else "build/tiny").items():
-        print(f"{flavour}: {path}")

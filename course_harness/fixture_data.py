@@ -2,7 +2,7 @@
 
 from datasets import load_dataset
 
-from tests.paths import FIXTURES
+from course_harness.paths import FIXTURES
 
 
 def smoltalk(cache_dir):

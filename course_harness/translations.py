@@ -5,20 +5,19 @@ translated from:
 
     <!-- source: 1_instruction_tuning/chat_templates.md @ 1a2b3c4d... -->
 
-    python -m tests.translations          # per file: current, or stale with the English diff stat
-    python -m tests.translations --diff   # the English changes each stale file has to catch up on
+    course translations          # per file: current, or stale with the English diff stat
+    course translations --diff   # the English changes each stale file has to catch up on
 """
 
 import re
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 
-from tests.markdown_files import links
-from tests.paths import ROOT
+from course_harness.markdown_files import links
+from course_harness.paths import ROOT
 
 LANGUAGES = ("ja", "zh", "ko", "fr")
 LESSONS = ("README.md", "chat_templates.md", "supervised_fine_tuning.md")
@@ -188,7 +187,3 @@ def report(show_diff=False):
         if show_diff and state.startswith("stale"):
             lines.append(git("diff", source_record(path)[1], "--", source_record(path)[0]).stdout)
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(report(show_diff="--diff" in sys.argv))

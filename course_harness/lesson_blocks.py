@@ -10,19 +10,18 @@ The one mechanism, for every lesson and translation:
 * A ``text`` block that directly follows a python block is what that block prints: the test
   compares it with what the block really printed.
 
-Run one lesson by hand: ``python -m tests.lesson_blocks 1_instruction_tuning/chat_templates.md``.
+Run one lesson by hand: ``course lesson 1_instruction_tuning/chat_templates.md``.
 """
 
 import contextlib
 import io
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-from tests.run_notebooks import offline_stand_ins
+from course_harness.runner import offline_stand_ins
 
 NO_RUN = "no-run:"
 
@@ -94,20 +93,19 @@ def run_lesson(path, tiny, workdir):
     return runs
 
 
-if __name__ == "__main__":
+def print_lesson_outputs(lessons):
+    """Run lessons on the tiny default and print what each block printed (``course lesson``)."""
     import tempfile
 
-    from tests.run_notebooks import offline_environment
-    from tests.tiny_default import build_tiny_default
+    from course_harness.runner import offline_environment
+    from course_harness.tiny_default import build_tiny_default
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(offline_environment(Path(tmp) / "datasets-cache"))
         tiny = build_tiny_default(Path(tmp) / "tiny")
-        for lesson in sys.argv[1:]:
+        for lesson in lessons:
             for run in run_lesson(Path(lesson).resolve(), tiny, tmp):
-                status = (
-                    ""
-                    if run.block.shown_output is None or run.block.shown_output.strip() == run.printed.strip()
-                    else "  <- differs from the text block shown"
-                )
-                print(f"--- {lesson}:{run.block.line}{status}\n{run.printed}")
+                shown = run.block.shown_output
+                differs = shown is not None and shown.strip() != run.printed.strip()
+                print(f"--- {lesson}:{run.block.line}{'  <- differs from the text block shown' if differs else ''}")
+                print(run.printed)

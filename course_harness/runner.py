@@ -1,33 +1,32 @@
-"""Run every course notebook offline on the tiny default; write summary.json and print a table.
+"""Run the course notebooks offline on the tiny default (``course run``).
 
-    python -m tests.run_notebooks [--out build/notebooks] [NOTEBOOK ...]
-
-Builds the tiny model (``tests/tiny_default.py``), points each notebook's parameters at it and
-at the dataset fixtures in ``tests/fixtures``, executes the notebooks with papermill, keeps the
-executed copies in ``OUT/executed/`` and writes ``OUT/executed/summary.json``: per notebook its
-status, seconds and whatever metrics the notebook recorded. Exits non-zero if one failed.
+Builds the tiny model (``course_harness/tiny_default.py``), points each notebook's parameters at
+it and at the dataset fixtures in ``course_harness/fixtures``, executes the notebooks with
+papermill, keeps the executed copies in ``OUT/executed/`` and writes ``OUT/executed/summary.json``:
+per notebook its status, seconds and whatever metrics the notebook recorded.
 """
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import papermill
+from traitlets.config import Config
 
-from tests.paths import FIXTURES, ROOT
-from tests.tiny_default import build_tiny_default
+from course_harness.paths import BUILD, FIXTURES, NOTEBOOK_DIR, ROOT
+from course_harness.progress import PROGRESS_ENGINE
+from course_harness.tiny_default import build_tiny_default
 
-NOTEBOOK_DIR = ROOT / "1_instruction_tuning" / "notebooks"
-DEFAULT_OUT = ROOT / "build" / "notebooks"
+DEFAULT_OUT = BUILD / "notebooks"
+# IPC sockets instead of TCP: the kernel is local, and ipykernel warns about unencrypted TCP
+KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
 
 
-def notebooks():
-    return sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+def notebooks(notebook_dir=NOTEBOOK_DIR):
+    return sorted(Path(notebook_dir).glob("*.ipynb"))
 
 
 def offline_stand_ins(tiny):
@@ -64,13 +63,14 @@ def tiny_parameters(notebook_name, tiny, workdir):
             "max_length": 128,  # rows for the padding and packing variants; the longest fixture chat is 92 tokens
             "eval_prompts": 40,
         }
-    raise KeyError(f"no tiny-default parameters for {notebook_name}: add them to tests/run_notebooks.py")
+    raise KeyError(f"no tiny-default parameters for {notebook_name}: add them to course_harness/runner.py")
 
 
 def offline_environment(cache_dir):
-    """Environment for notebook kernels: no hub, a fresh datasets cache, quiet logs."""
+    """Environment for notebook kernels: no hub, a fresh datasets cache, this checkout's packages, quiet logs."""
     shutil.rmtree(cache_dir, ignore_errors=True)
     return dict(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
         HF_DATASETS_CACHE=str(cache_dir),  # a local folder's cache is not refreshed when its files change
@@ -81,8 +81,11 @@ def offline_environment(cache_dir):
     )
 
 
-def execute(notebook, output, parameters, cwd):
-    """Execute one notebook; return its summary entry (status, seconds, error)."""
+def execute(notebook, output, parameters, cwd, progress=None):
+    """Execute one notebook; return its summary entry (status, seconds, error).
+
+    ``progress``, if given, is called with a line as each cell starts.
+    """
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
@@ -91,6 +94,9 @@ def execute(notebook, output, parameters, cwd):
             parameters=parameters,
             cwd=cwd,
             kernel_name="python3",
+            engine_name=PROGRESS_ENGINE,
+            progress=progress,
+            config=KERNEL_CONFIG,
             progress_bar=False,
             log_output=False,
         )
@@ -117,26 +123,35 @@ def with_recorded_metrics(entry, workdir):
     return entry
 
 
-def run_on_tiny(notebook, tiny, workdir, output, extra_parameters=None):
+def run_on_tiny(notebook, tiny, workdir, output, extra_parameters=None, progress=None):
     """Execute one notebook on the tiny default, working in ``workdir``; return its summary entry."""
     parameters = tiny_parameters(notebook.name, tiny, workdir) | (extra_parameters or {})
     recorded_metrics_file(workdir).unlink(missing_ok=True)  # a failed run must not report an earlier run's metrics
-    entry = execute(notebook, output, parameters, cwd=notebook.parent)
+    entry = execute(notebook, output, parameters, cwd=notebook.parent, progress=progress)
     return with_recorded_metrics(entry, workdir)
 
 
-def run_all(out=DEFAULT_OUT, selected=None, tiny=None):
-    """Build the tiny default (unless given), execute the notebooks, write and return the summary."""
+def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_dir=None):
+    """Build the tiny default (unless given), execute the notebooks, write and return the summary.
+
+    ``selected`` names notebooks (file names) to run; ``progress`` receives one line per cell.
+    """
     out = Path(out)
     executed = out / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     os.environ.update(offline_environment(out / "datasets-cache"))  # papermill's kernels inherit it
     tiny = tiny or build_tiny_default(out / "tiny")
     summary = {}
-    for notebook in notebooks():
-        if selected and notebook.name not in selected:
-            continue
-        summary[notebook.name] = run_on_tiny(notebook, tiny, out / notebook.stem, executed / notebook.name)
+    chosen = [nb for nb in notebooks(notebook_dir or NOTEBOOK_DIR) if not selected or nb.name in selected]
+    for number, notebook in enumerate(chosen, 1):
+        label = f"[{number}/{len(chosen)}] {notebook.name}"
+        cell_progress = progress and (lambda line, label=label: progress(f"{label}: {line}"))
+        summary[notebook.name] = run_on_tiny(
+            notebook, tiny, out / notebook.stem, executed / notebook.name, progress=cell_progress
+        )
+        if progress:
+            entry = summary[notebook.name]
+            progress(f"{label}: {entry['status']} in {entry['seconds']:.0f} s")
     (executed / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -169,18 +184,3 @@ def print_table(summary):
         print(f"{name:<36} {entry['status']:<8} {entry['seconds']:>8.1f}")
         if "error" in entry:
             print(f"    {entry['error']}")
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebooks", nargs="*", help="notebook file names (default: all)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    summary = run_all(args.out, set(args.notebooks))
-    print_table(summary)
-    print(f"executed copies and summary.json in {args.out / 'executed'}")
-    return 0 if summary and all(e["status"] == "passed" for e in summary.values()) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,94 @@
+"""``course``: run the course offline and maintain it, in one command.
+
+course run [NOTEBOOK ...]        execute the notebooks offline on the tiny default
+course translations [--diff]     how far each translation is behind the English
+course refresh [NOTEBOOK ...]    store fresh outputs in the committed notebooks
+course build-tiny OUT            write the tiny default (base and instruct) into OUT
+course lesson LESSON ...         run a lesson's code blocks and print what each printed
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def run_command(args):
+    from course_harness.runner import DEFAULT_OUT, print_table, run_all
+
+    out = args.out or DEFAULT_OUT
+    selected = set(args.notebooks)
+    summary = run_all(out, selected, progress=lambda line: print(line, flush=True), notebook_dir=args.from_dir)
+    print()
+    print_table(summary)
+    print(f"executed copies and summary.json in {Path(out) / 'executed'}")
+    if not summary:
+        print(f"no notebook matched {args.notebooks}", file=sys.stderr)
+        return 2
+    return 0 if all(entry["status"] == "passed" for entry in summary.values()) else 1
+
+
+def translations_command(args):
+    from course_harness.translations import report
+
+    print(report(show_diff=args.diff))
+    return 0
+
+
+def refresh_command(args):
+    from course_harness.refresh import refresh
+
+    return refresh(set(args.notebooks))
+
+
+def build_tiny_command(args):
+    from course_harness.tiny_default import build_tiny_default
+
+    for flavour, path in build_tiny_default(args.out).items():
+        print(f"{flavour}: {path}")
+    return 0
+
+
+def lesson_command(args):
+    from course_harness.lesson_blocks import print_lesson_outputs
+
+    print_lesson_outputs(args.lessons)
+    return 0
+
+
+def parser():
+    main = argparse.ArgumentParser(
+        prog="course", description="Run the instruction-tuning course offline and maintain it."
+    )
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="execute the notebooks offline on the tiny default, with progress")
+    run.add_argument("notebooks", nargs="*", help="notebook file names (default: all)")
+    run.add_argument("--out", type=Path, help="where executed copies and summary.json go (default: build/notebooks)")
+    run.add_argument("--from-dir", type=Path, help=argparse.SUPPRESS)  # tests run a planted notebook folder
+    run.set_defaults(handler=run_command)
+
+    translations = commands.add_parser("translations", help="tell how far each translation is behind the English")
+    translations.add_argument("--diff", action="store_true", help="show the English changes each stale file lacks")
+    translations.set_defaults(handler=translations_command)
+
+    refresh = commands.add_parser("refresh", help="store fresh outputs of checked cells in the committed notebooks")
+    refresh.add_argument("notebooks", nargs="*", help="notebook file names (default: all)")
+    refresh.set_defaults(handler=refresh_command)
+
+    build_tiny = commands.add_parser("build-tiny", help="write the tiny default (base and instruct) into a folder")
+    build_tiny.add_argument("out", type=Path, help="folder to write base/ and instruct/ into")
+    build_tiny.set_defaults(handler=build_tiny_command)
+
+    lesson = commands.add_parser("lesson", help="run a lesson's code blocks offline and print their output")
+    lesson.add_argument("lessons", nargs="+", help="markdown lesson files")
+    lesson.set_defaults(handler=lesson_command)
+    return main
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

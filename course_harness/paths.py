@@ -1,0 +1,8 @@
+"""Where things are in the repository."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "course_harness" / "fixtures"
+NOTEBOOK_DIR = ROOT / "1_instruction_tuning" / "notebooks"
+BUILD = ROOT / "build"
