@@ -51,6 +51,32 @@ def test_blocks_not_run_are_rare_and_say_why(lesson):
     assert len(skipped) <= MAX_NO_RUN_BLOCKS, [f"line {b.line}: {b.no_run_reason}" for b in skipped]
 
 
+def self_check(markdown_text):
+    """The numbered questions of a lesson's self-check section (the one section holding ``<details>``), each with
+    its answer: the text between ``</summary>`` and ``</details>`` in the question's list item, or None."""
+    tokens = MarkdownIt().parse(markdown_text)
+    lines = markdown_text.splitlines()
+    starts = [t.map[0] for t in tokens if t.type == "heading_open" and t.tag == "h2"] + [len(lines)]
+    spans = [(a, b) for a, b in zip(starts, starts[1:]) if "<details>" in "\n".join(lines[a:b])]
+    assert len(spans) == 1, f"expected one section with <details> answers, found {len(spans)}"
+    first, end = spans[0]
+    items = [t for t in tokens if t.type == "list_item_open" and t.level == 1 and first <= t.map[0] < end]
+    questions = []
+    for item in items:
+        text = "\n".join(lines[item.map[0] : item.map[1]])
+        answer = re.search(r"<details>\s*<summary>.*?</summary>(.*?)</details>", text, re.S)
+        questions.append((text.splitlines()[0], answer.group(1).strip() or None if answer else None))
+    return questions
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=ids(LESSONS))
+def test_lesson_has_self_check_questions_each_answered(lesson):
+    questions = self_check(lesson.read_text(encoding="utf-8"))
+    assert 5 <= len(questions) <= 7, f"{lesson.name}: {len(questions)} self-check questions, expected 5 to 7"
+    unanswered = [question for question, answer in questions if not answer]
+    assert not unanswered, f"{lesson.name}: questions without a <details> answer: {unanswered}"
+
+
 def github_anchor(heading):
     """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
     text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
