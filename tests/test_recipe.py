@@ -158,19 +158,21 @@ def hardware(command):
     return "t4" if options.get("--fp16") == "true" else "gpu"
 
 
-def cpu_command():
-    """The lesson's one-GPU command with the documented CPU flags: what a learner without a GPU runs."""
-    commands = [lesson_commands()[0] + shlex.split(flags) for flags in documented_flags()]
-    return next(command for command in commands if hardware(command) == "cpu")
-
-
 # what the lesson says each kind of hardware computes in (TrainingArguments.mixed_precision; "no" is fp32)
 PRECISION = {"gpu": "bf16", "t4": "fp16", "cpu": "no"}
 
 
 def every_command():
-    """Every command the lesson shows, as shown and with each documented set of flags."""
-    return [command + shlex.split(flags) for command in lesson_commands() for flags in ["", *documented_flags()]]
+    """Every command the lesson shows; those without precision flags also with each documented set of flags."""
+    shown = lesson_commands()
+    plain = [command for command in shown if "--bf16" not in command]
+    variants = [command + shlex.split(flags) for command in plain for flags in documented_flags()]
+    return list({tuple(command): command for command in shown + variants}.values())
+
+
+def cpu_command():
+    """The first command for a CPU: what a learner without a GPU runs."""
+    return next(command for command in every_command() if hardware(command) == "cpu")
 
 
 def command_id(command):
