@@ -28,6 +28,7 @@ def sequence_fingerprints(inputs):
 def weights_hash(model):
     digest = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor  # a sharded (FSDP 2) weight
         digest.update(name.encode() + tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
