@@ -5,12 +5,17 @@ Not a timed test: it checks what the benchmark reports, never how fast this mach
 
 import json
 import math
+import re
 import subprocess
 import sys
 
 import pytest
 
-from tests.paths import ROOT, load_module
+from benchmarks.sft_bench import data
+from benchmarks.sft_bench.cli import build_parser
+from benchmarks.sft_bench.model import load_tokenizer
+from benchmarks.sft_bench.report import PROBE_COLUMN
+from tests.paths import ROOT
 
 SCRIPT = ROOT / "benchmarks" / "sft_throughput.py"
 CONFIGS = {"padding", "padding_free", "packing_bfd"}
@@ -30,11 +35,6 @@ def run(tmp_path_factory):
     )
     assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-4000:]
     return json.loads(out.read_text()), completed.stdout
-
-
-@pytest.fixture(scope="module")
-def throughput_module():
-    return load_module(SCRIPT)
 
 
 def test_the_three_configurations_ran_without_errors(run):
@@ -58,6 +58,12 @@ def test_fields_are_sane(run):
             assert math.isfinite(r[key]) and 0 < r[key] < 20, (name, key, r[key])
     assert results["model"]["parameters"] > 0
     assert results["machine"]["device"] in {"cpu", "cuda", "mps"}
+
+
+def test_every_configuration_trains_fp32_master_weights(run):
+    """What the notebook trains: fp32 weights under the optimizer, whatever dtype the checkpoint stores."""
+    for name, r in run[0]["configs"].items():
+        assert r["trained_parameter_dtypes"] == ["torch.float32"], name
 
 
 def test_every_configuration_trains_the_same_real_tokens(run):
@@ -111,13 +117,35 @@ def test_packed_conversations_do_not_attend_to_one_another(run):
     assert check["passed"] is True
 
 
-def test_synthetic_data_is_deterministic_and_fits(throughput_module, tiny):
-    tokenizer = throughput_module.load_tokenizer(str(tiny["base"]))
-    first, clipped = throughput_module.make_conversations(tokenizer, 12, seed=3, max_length=64, scale=1.0)
-    again, _ = throughput_module.make_conversations(tokenizer, 12, seed=3, max_length=64, scale=1.0)
-    other, _ = throughput_module.make_conversations(tokenizer, 12, seed=4, max_length=64, scale=1.0)
+def test_synthetic_data_is_deterministic_and_fits(tiny):
+    tokenizer = load_tokenizer(str(tiny["base"]))
+    first, clipped = data.make_conversations(tokenizer, 12, seed=3, max_length=64, scale=1.0)
+    again, _ = data.make_conversations(tokenizer, 12, seed=3, max_length=64, scale=1.0)
+    other, _ = data.make_conversations(tokenizer, 12, seed=4, max_length=64, scale=1.0)
     assert first == again and first != other
     assert clipped > 0, "a 64-token limit should clip some of the long tail"
     for messages in first:
         assert [m["role"] for m in messages] == ["user", "assistant"] * (len(messages) // 2)
-        assert throughput_module.conversation_length(tokenizer, messages) <= 64
+        assert data.conversation_length(tokenizer, messages) <= 64
+
+
+def test_matmul_probe_gives_each_configuration_a_share_of_the_machine(run):
+    results, stdout = run
+    probe = results["matmul_probe"]
+    assert (probe["device"], probe["dtype"]) == ("cpu", "float32")
+    assert probe["threads"] == results["settings"]["threads"]
+    bests = [probe[when]["flops_per_s_best"] for when in ("before_training", "after_training")]
+    assert all(best > 0 for best in bests) and probe["flops_per_s"] == max(bests)
+    n_params = results["model"]["parameters"]
+    for name, r in results["configs"].items():
+        achieved = 6 * n_params * r["real_tokens_per_s"]
+        assert r["probe_share_real_tokens"] == pytest.approx(achieved / probe["flops_per_s"]), name
+        assert f"{r['probe_share_real_tokens']:.1%} |" in stdout.split(f"| {name} |")[1].splitlines()[0], name
+    assert PROBE_COLUMN in stdout
+
+
+def test_readme_documents_exactly_the_scripts_flags():
+    readme = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", readme))
+    flags = {flag for action in build_parser()._actions for flag in action.option_strings if flag.startswith("--")}
+    assert documented == flags, "benchmarks/README.md and the script disagree on the flags"
