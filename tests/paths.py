@@ -9,7 +9,7 @@ __all__ = ["FIXTURES", "ROOT", "load_module"]
 
 
 def load_module(path):
-    """Import a script or solution file by path (solutions and tools are not packages; the benchmark is a script over its own package)."""
+    """Import a script or solution file by path (solutions, tools and the benchmark script are not package modules)."""
     spec = importlib.util.spec_from_file_location(Path(path).stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
