@@ -60,9 +60,9 @@ def lesson_command(args):
 
 
 def workspace_command(args):
-    from course_harness.workspace import create_workspace
+    from course_harness.workspace import DEFAULT_WORKSPACE, create_workspace
 
-    report = create_workspace(args.dir, force=args.force)
+    report = create_workspace(args.dir or DEFAULT_WORKSPACE, force=args.force)
     print(f"workspace: {report.folder}")
     for name in report.written:
         print(f"  wrote {name}")

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import course_harness.workspace
 from course_harness.cli import main
 from course_harness.runner import tiny_parameters
 from course_harness.workspace import DEFAULT_WORKSPACE, MANIFEST, TINY_FOLDER
@@ -82,8 +83,9 @@ def test_copies_run_unattended_where_they_are(workspace, tmp_path):
     assert all(cell.execution_count for cell in executed[CHAT].cells if cell.cell_type == "code" and cell.source)
 
 
-def test_rerunning_keeps_edited_copies_unless_forced(tmp_path, capsys):
-    assert main(["workspace", "--dir", str(tmp_path)]) == 0
+def test_rerunning_keeps_edited_copies_unless_forced(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(course_harness.workspace, "DEFAULT_WORKSPACE", tmp_path)
+    assert main(["workspace"]) == 0  # the default folder
     edited = nbformat.read(tmp_path / CHAT, as_version=4)
     edited.cells.append(nbformat.v4.new_code_cell("my_own_experiment = 1"))
     nbformat.write(edited, tmp_path / CHAT)
