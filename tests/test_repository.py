@@ -19,7 +19,7 @@ def test_ci_runs_the_readme_install_and_test_commands():
         if line and not line.startswith(("#", "set ", "cd "))
     ]
     assert ci_lines == [install, test], ".ci/run must run exactly the README's install and test commands"
-    assert run_notebooks == "python -m tests.run_notebooks"
+    assert run_notebooks == "course run"
 
 
 def test_every_requirement_is_pinned_exactly():
