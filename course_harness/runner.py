@@ -18,7 +18,6 @@ from traitlets.config import Config
 
 from course_harness.paths import BUILD, FIXTURES, NOTEBOOK_DIR, ROOT
 from course_harness.progress import PROGRESS_ENGINE
-from course_harness.tiny_default import build_tiny_default
 
 DEFAULT_OUT = BUILD / "notebooks"
 # IPC sockets instead of TCP: the kernel is local, and ipykernel warns about unencrypted TCP
@@ -140,7 +139,10 @@ def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_d
     executed = out / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     os.environ.update(offline_environment(out / "datasets-cache"))  # papermill's kernels inherit it
-    tiny = tiny or build_tiny_default(out / "tiny")
+    if tiny is None:
+        from course_harness.tiny_default import build_tiny_default  # torch and transformers: only when needed
+
+        tiny = build_tiny_default(out / "tiny")
     summary = {}
     chosen = [nb for nb in notebooks(notebook_dir or NOTEBOOK_DIR) if not selected or nb.name in selected]
     for number, notebook in enumerate(chosen, 1):
