@@ -3,8 +3,6 @@
 from math import ceil
 from pathlib import Path
 
-from datasets import load_dataset
-
 from .verdict import ExerciseProblem
 
 #: The file types a local dataset may come in, by extension, and the `datasets` builder that reads each.
@@ -21,6 +19,8 @@ def load_sft_dataset(name, config=None):
     In a folder, ``datasets`` takes the splits from the file names: ``train.jsonl``, ``test.jsonl``,
     ``validation.jsonl`` (or ``dev``/``valid``), in any of the formats of ``FILE_BUILDERS``.
     """
+    from datasets import load_dataset  # imported here: course_helpers stays light to import
+
     path = Path(name)
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix)
