@@ -20,8 +20,15 @@ from course_harness.paths import BUILD, FIXTURES, NOTEBOOK_DIR, ROOT
 from course_harness.progress import PROGRESS_ENGINE
 
 DEFAULT_OUT = BUILD / "notebooks"
-# IPC sockets instead of TCP: the kernel is local, and ipykernel warns about unencrypted TCP
-KERNEL_CONFIG = Config({"KernelManager": {"transport": "ipc"}})
+
+
+def kernel_config(output):
+    """IPC sockets instead of TCP: the kernel is local, and ipykernel warns about unencrypted TCP.
+
+    The socket files are named after the executed copy: with jupyter_client's default name
+    (``kernel-ipc-N`` in the current folder), two kernels started side by side take the same sockets.
+    """
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(output).with_suffix("")) + "-kernel"}})
 
 
 def notebooks(notebook_dir=NOTEBOOK_DIR):
@@ -65,6 +72,21 @@ def tiny_parameters(notebook_name, tiny, workdir):
     raise KeyError(f"no tiny-default parameters for {notebook_name}: add them to course_harness/runner.py")
 
 
+#: The "bring your own data" fixtures (``fixtures/make_own_data.py``): the SFT notebook's parameters
+#: for each format and split layout they cover.
+OWN_DATA_SHAPES = {
+    "conversational-validation": {"dataset_name": str(FIXTURES / "support-chats"), "dataset_config": None},
+    "chat-prompt-completion-test": {"dataset_name": str(FIXTURES / "capital-quiz"), "dataset_config": None},
+    "prompt-completion-train-only": {"dataset_name": str(FIXTURES / "unit-conversions"), "dataset_config": None},
+    "language-modeling-named-split": {
+        "dataset_name": str(FIXTURES / "weather-reports"),
+        "dataset_config": None,
+        "text_field": "report",
+        "eval_split": "validation",
+    },
+}
+
+
 def offline_environment(cache_dir):
     """Environment for notebook kernels: no hub, a fresh datasets cache, this checkout's packages, quiet logs."""
     shutil.rmtree(cache_dir, ignore_errors=True)
@@ -95,7 +117,7 @@ def execute(notebook, output, parameters, cwd, progress=None):
             kernel_name="python3",
             engine_name=PROGRESS_ENGINE,
             progress=progress,
-            config=KERNEL_CONFIG,
+            config=kernel_config(output),
             progress_bar=False,
             log_output=False,
         )

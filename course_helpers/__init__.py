@@ -1,4 +1,4 @@
-"""Helpers for the instruction-tuning course: exercise checkers, evaluation and hub errors.
+"""Helpers for the instruction-tuning course: exercise checkers, data loading, evaluation and hub errors.
 
 The notebooks import this package; in Colab their first cell installs it from the
 course repository, next to the pinned libraries.
@@ -9,6 +9,8 @@ from pathlib import Path
 from .chat_exercises import check_chatml_text, check_gsm8k_messages
 from .evaluation import chat_metrics, environment_report, pick_device_and_precision
 from .hub import explain_hub_errors, hub_token
+from .measure import measure, numbers, show_metrics
+from .sft_data import held_out_split, load_sft_dataset
 from .sft_exercises import check_code_completion_config, check_sft_dataset, sharegpt_to_messages
 from .verdict import Verdict
 
@@ -25,7 +27,12 @@ __all__ = [
     "check_sft_dataset",
     "environment_report",
     "explain_hub_errors",
+    "held_out_split",
     "hub_token",
+    "load_sft_dataset",
+    "measure",
+    "numbers",
     "pick_device_and_precision",
     "sharegpt_to_messages",
+    "show_metrics",
 ]

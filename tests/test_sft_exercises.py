@@ -6,6 +6,7 @@ from transformers import AutoTokenizer
 
 from course_harness import fixture_data
 from course_helpers import check_code_completion_config, check_sft_dataset, sharegpt_to_messages
+from course_helpers.sft_exercises import FORMATS
 from tests.paths import ROOT, load_module
 
 SOLUTIONS = ROOT / "1_instruction_tuning" / "solutions" / "sft_solutions.py"
@@ -13,12 +14,22 @@ solutions = load_module(SOLUTIONS)
 CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
 
 
+SYSTEM = {"role": "system", "content": "Be brief."}
+PLAIN = {"prompt": "2 + 2 =", "completion": " 4"}
+
+
+def split(*rows):
+    return Dataset.from_list(list(rows))
+
+
 @pytest.mark.parametrize(
     "rows, text_field, format_named",
     [
         ([{"messages": CHAT}], "text", "conversational"),
-        ([{"prompt": "2 + 2 =", "completion": " 4"}], "text", "prompt-completion"),
-        ([{"prompt": CHAT[:1], "completion": CHAT[1:]}], "text", "prompt-completion"),
+        ([{"messages": [SYSTEM, *CHAT, *CHAT]}], "text", "conversational"),
+        ([PLAIN], "text", "prompt-completion ('prompt' + 'completion' text)"),
+        ([{"prompt": CHAT[:1], "completion": CHAT[1:]}], "text", "conversational prompt-completion"),
+        ([{"prompt": [SYSTEM, *CHAT, CHAT[0]], "completion": CHAT[1:]}], "text", "conversational prompt-completion"),
         ([{"text": "Once upon a time"}], "text", "language modeling ('text')"),
         ([{"content": "def f():\n    return 1\n"}], "content", "language modeling ('content')"),
     ],
@@ -26,32 +37,104 @@ CHAT = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel
 def test_good_datasets_get_their_format_named(rows, text_field, format_named):
     verdict = check_sft_dataset(Dataset.from_list(rows), text_field=text_field)
     assert verdict.ok and format_named in verdict.message
+    assert verdict.format in FORMATS and format_named.startswith(verdict.format)
 
 
+@pytest.mark.parametrize(
+    "splits, options, held_out, rows, said",
+    [
+        ({"train": 30, "test": 6, "validation": 7}, {}, "test", 6, "measure on 'test'"),
+        ({"train": 30, "validation": 7}, {}, "validation", 7, "measure on 'validation'"),
+        ({"train": 30, "test": 6, "validation": 7}, {"eval_split": "validation"}, "validation", 7, "'validation'"),
+        ({"train": 60}, {}, None, 6, "less 10% of it held out"),
+        ({"train": 60}, {"held_out_size": 12}, None, 12, "less 12 rows of it held out"),
+        ({"train_sft": 30, "test_sft": 6}, {"train_split": "train_sft", "eval_split": "test_sft"}, "test_sft", 6, ""),
+    ],
+)
+def test_split_layouts_are_planned(splits, options, held_out, rows, said):
+    dataset = {name: split(*[{"messages": CHAT}] * n) for name, n in splits.items()}
+    verdict = check_sft_dataset(dataset, **options)
+    assert verdict.ok, verdict.message
+    assert (verdict.eval_split, verdict.held_out_rows) == (held_out, rows)
+    assert said in verdict.message
+
+
+MESSAGES_AND_PROMPT = split({"prompt": "Hi", "prompt_id": "a1", "messages": CHAT})
 BAD_DATASETS = {
-    "not a dataset": (None, "expected a datasets.Dataset"),
-    "empty": (Dataset.from_list([]), "empty"),
-    "no known column": (Dataset.from_list([{"question": "q", "answer": "a"}]), "no column that SFTTrainer understands"),
-    "unknown role": (
-        Dataset.from_list([{"messages": [{"role": "human", "content": "Hi"}, CHAT[1]]}]),
-        "unknown role 'human' (use 'user')",
+    "not a dataset": (None, {}, "expected a datasets.Dataset"),
+    "rows that are not dicts": (["Hi", "Hello"], {}, "rows that are dicts of columns"),
+    "empty": (Dataset.from_list([]), {}, "empty"),
+    "no known column": (split({"question": "q", "answer": "a"}), {}, "no column that SFTTrainer understands"),
+    "text column that does not exist": (split({"story": "x"}), {"text_field": "body"}, "no text column 'body'"),
+    "unknown role": (split({"messages": [{"role": "human", "content": "Hi"}, CHAT[1]]}), {}, "use 'user'"),
+    "empty turn": (split({"messages": [CHAT[0], {"role": "assistant", "content": ""}]}), {}, "is empty"),
+    "no assistant": (split({"messages": CHAT[:1]}), {}, "no assistant turn"),
+    "content not text": ([{"messages": [CHAT[0], {"role": "assistant", "content": 42}]}], {}, "not a string"),
+    "sharegpt": (
+        split({"conversations": [{"from": "human", "value": "Hi"}]}),
+        {},
+        "refuses them with assistant_only_loss=True ('the dataset is not conversational'",
     ),
-    "empty turn": (Dataset.from_list([{"messages": [CHAT[0], {"role": "assistant", "content": ""}]}]), "is empty"),
-    "no assistant": (Dataset.from_list([{"messages": CHAT[:1]}]), "no assistant turn"),
-    "content not text": ([{"messages": [CHAT[0], {"role": "assistant", "content": 42}]}], "not a string"),
-    "sharegpt": (Dataset.from_list([{"conversations": [{"from": "human", "value": "Hi"}]}]), "sharegpt_to_messages"),
-    "prompt without completion": (Dataset.from_list([{"prompt": "Hi"}]), "no 'completion' column"),
-    "empty text": (Dataset.from_list([{"text": " "}]), "non-empty text"),
-    "dataset dict": ({"train": Dataset.from_list([{"text": "x"}])}, "pass one split"),
+    "conversations column": (split({"conversations": CHAT}), {}, "rename_column('conversations', 'messages')"),
+    "messages and a prompt column": (MESSAGES_AND_PROMPT, {}, "remove_columns('prompt')"),
+    "prompt without completion": (split({"prompt": "Hi"}), {}, "no 'completion' column"),
+    "empty text": (split({"text": " "}), {}, "non-empty text"),
+    "prompt messages, completion text": (split({"prompt": CHAT[:1], "completion": "Hello!"}), {}, "cannot join"),
+    "prompt text, completion messages": ([{"prompt": "Hi", "completion": CHAT[1:]}], {}, "cannot join"),
+    "bad role in a conversational prompt": (
+        split({"prompt": [{"role": "bot", "content": "Hi"}], "completion": CHAT[1:]}),
+        {},
+        "row 0's prompt has the unknown role 'bot'",
+    ),
+    "completion that is not a reply": (split({"prompt": CHAT[:1], "completion": [CHAT[0], CHAT[1]]}), {}, "['user']"),
+    "mixed formats across rows": ([{"messages": CHAT}, PLAIN], {}, "rows mix formats: row 0 is conversational"),
+    "row with nothing to train on": (
+        [{"messages": CHAT, "text": None}, {"messages": None, "text": None}],
+        {},
+        "row 1 has nothing to train on",
+    ),
+    "split that does not exist": ({"train": split({"messages": CHAT})}, {"eval_split": "dev"}, "no split 'dev'"),
+    "train split that does not exist": ({"train_sft": split({"messages": CHAT})}, {}, "there is no split 'train'"),
+    "held-out split too small": (
+        {"train": split(*[{"messages": CHAT}] * 9), "test": split({"messages": CHAT})},
+        {},
+        "the held-out split 'test' has 1 rows",
+    ),
+    "train split too small to hold rows out": (
+        {"train": split(*[{"messages": CHAT}] * 30)},
+        {},
+        "holds out 3 of the 30 'train' rows",
+    ),
+    "held-out split in another format": (
+        {"train": split(*[{"messages": CHAT}] * 9), "test": split(*[PLAIN] * 5)},
+        {},
+        "the held-out split 'test' is prompt-completion, but 'train' is conversational",
+    ),
+    "bad row in the held-out split": (
+        {"train": split(*[{"messages": CHAT}] * 9), "test": split(*[{"messages": CHAT}] * 4, {"messages": CHAT[:1]})},
+        {},
+        "in the split 'test': row 4 has no assistant turn",
+    ),
+    "measuring on the train split": ({"train": split({"messages": CHAT})}, {"eval_split": "train"}, "memorised"),
 }
 
 
 @pytest.mark.parametrize("case", BAD_DATASETS)
 def test_bad_datasets_are_told_what_to_fix(case):
-    dataset, hint = BAD_DATASETS[case]
-    verdict = check_sft_dataset(dataset)
-    assert not verdict.ok
-    assert hint in verdict.message
+    dataset, options, hint = BAD_DATASETS[case]
+    verdict = check_sft_dataset(dataset, **options)
+    assert not verdict.ok and verdict.format is None
+    assert hint in verdict.message, verdict.message
+
+
+def test_the_checker_knows_at_least_15_malformed_datasets():
+    assert len(BAD_DATASETS) >= 15
+
+
+@pytest.mark.parametrize("held_out_size", [0, -1, 1.0, "10%", True])
+def test_held_out_size_must_be_a_share_or_a_count(held_out_size):
+    verdict = check_sft_dataset({"train": split(*[{"messages": CHAT}] * 60)}, held_out_size=held_out_size)
+    assert not verdict.ok and "held_out_size" in verdict.message
 
 
 def test_sharegpt_rows_convert_to_messages():

@@ -57,6 +57,8 @@ def variants(tiny):
 def test_sft_notebook_records_its_metrics(executed_notebooks):
     metrics = metrics_of(executed_notebooks[SFT])
     assert {"before", "after", "after_reload", "train_seconds", "final_train_loss", "eval_loss_after"} <= set(metrics)
+    assert metrics["format"] == "conversational"
+    assert (metrics["splits"]["train"], metrics["splits"]["held_out"]) == ("train", "test")
 
 
 def test_default_seed_learns_the_format_and_the_answers(executed_notebooks):
