@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from types import SimpleNamespace
 
 import datasets.config
 import nbformat
@@ -66,7 +67,8 @@ def notebook_recipe(**overrides):
         and getattr(statement.value.func, "id", None) == "SFTConfig"
     )
     # what the cell computes before SFTConfig (the batching options) is computed here too
-    namespace = dict(parameters)
+    # (the format the notebook's dataset check found: the recipe's dataset, smoltalk, is conversational)
+    namespace = dict(parameters, data_check=SimpleNamespace(format="conversational"))
     exec(compile(ast.Module(cell.body[: cell.body.index(assignment)], []), "notebook", "exec"), namespace)
 
     def value(node):
@@ -99,7 +101,9 @@ def test_recipe_shares_the_notebook_values():
     assert "tokenizer.chat_template = CHATML_TEMPLATE" in source
     assert shared["dtype"] == "float32" and "dtype=torch.float32" in source
     assert len(compared) >= 12, compared
-    assert {"padding_free", "max_length", "assistant_only_loss"} <= set(compared), "the batching is not compared"
+    assert {"max_length", "assistant_only_loss", "warmup_steps", "lr_scheduler_type"} <= set(compared), compared
+    layout = {key for key in ("padding_free", "packing") if config.get(key)}
+    assert layout == {key for key in ("padding_free", "packing") if shared.get(key)}, "the batching layouts differ"
     outside = ["eos_token", "pad_token", "chat_template_path", "dtype"]
     print("compared with the notebook:", ", ".join(compared + outside))
 
