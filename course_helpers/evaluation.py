@@ -77,12 +77,23 @@ def pick_device_and_precision():
     return "cpu", {"bf16": False, "fp16": False}
 
 
+COURSE_PACKAGES = ("torch", "transformers", "trl", "datasets", "peft", "accelerate")
+
+
+def _installed_version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def environment_report():
-    """One line to paste into a bug report: versions, device and the precision we will train in."""
-    versions = " ".join(
-        f"{name}={importlib.metadata.version(name)}"
-        for name in ("torch", "transformers", "trl", "datasets", "peft", "accelerate")
-    )
+    """One line to paste into a bug report: versions, device and the precision we will train in.
+
+    A notebook installs only what it uses (the chat-templates one has no trl, peft or accelerate):
+    a course package that is not installed is reported as such.
+    """
+    versions = " ".join(f"{name}={_installed_version(name)}" for name in COURSE_PACKAGES)
     device, precision = pick_device_and_precision()
     chosen = next((name for name, on in precision.items() if on), "fp32")
     return f"python={platform.python_version()} {versions} device={device} precision={chosen}"

@@ -1,10 +1,12 @@
-"""chat_metrics measures what the SFT notebook claims: replies that answer and then end their turn."""
+"""chat_metrics measures replies that answer and then end their turn; environment_report never crashes."""
+
+import importlib.metadata
 
 import pytest
 import torch
 from transformers import AutoTokenizer
 
-from course_helpers import chat_metrics
+from course_helpers import chat_metrics, environment_report
 
 
 class ScriptedModel(torch.nn.Module):
@@ -47,3 +49,17 @@ def test_an_empty_reply_that_ends_at_once_is_not_format_adherence(tokenizer):
     assert [sample["stopped"] for sample in metrics["samples"]] == [True, True, True, False]
     assert metrics["format_adherence"] == 1 / 4, "only the reply that says something and then stops adheres"
     assert metrics["exact_match"] == 1 / 4
+
+
+def test_environment_report_names_a_package_that_is_not_installed(monkeypatch):
+    """The chat-templates notebook installs no trl on Colab: the report must say so, not crash."""
+    real_version = importlib.metadata.version
+
+    def version(name):
+        if name == "trl":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    report = environment_report()
+    assert "trl=not installed" in report and f"transformers={real_version('transformers')}" in report
