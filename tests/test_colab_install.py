@@ -42,7 +42,12 @@ def test_the_stand_in_starts_with_only_what_colab_preinstalls(tmp_path):
     probe = "import google.colab, sys, importlib.util as u; print(sorted(n for n in sys.argv[1:] if u.find_spec(n)))"
     names = [*COLAB_PREINSTALLED, "transformers", "datasets", "trl", "peft", "accelerate", "course_helpers"]
     found = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", probe, *names], capture_output=True, text=True, check=True, env=env, cwd=tmp_path
+        [str(venv / "bin" / "python"), "-c", probe, *names],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=tmp_path,
     ).stdout
     assert found.strip() == str(sorted(COLAB_PREINSTALLED))
 
