@@ -1,16 +1,22 @@
-"""Build the course's tiny default model offline, deterministically.
+"""Build the course's tiny default offline, deterministically: SmolLM2 in everything but size.
 
-Two flavours mirror the real SmolLM2 pair:
+Two flavours twin the real pair, ``HuggingFaceTB/SmolLM2-135M`` (``base``) and
+``HuggingFaceTB/SmolLM2-135M-Instruct`` (``instruct``), in every property a notebook or a trainer
+reads: the architecture class, SmolLM2's 17 special tokens at their real ids (0 to 16), each
+flavour's bos / eos / unk / pad tokens (the base model has **no** pad token), the tokenizer class,
+``model_max_length``, the Instruct chat template (the real text), tied embeddings, RoPE settings,
+the generation config, and a checkpoint stored in **bfloat16**, as the real ones are.
 
-* ``base``: like ``HuggingFaceTB/SmolLM2-135M``, no chat template, EOS ``<|endoftext|>``;
-* ``instruct``: like ``HuggingFaceTB/SmolLM2-135M-Instruct``, a ChatML template that renders
-  exactly like the real one (default system prompt included), EOS ``<|im_end|>``.
+What stays tiny: a 512-token byte-level BPE vocabulary (digits split one per token, as SmolLM2
+does) learned from the text of our dataset fixtures, and a 2-layer ``LlamaForCausalLM`` drawn
+from a fixed seed. Nothing is downloaded; two builds are byte-identical.
 
-Both share one byte-level BPE tokenizer (512 tokens, one token per digit, as SmolLM2 does)
-learned from the text of our dataset fixtures, and one tiny ``LlamaForCausalLM`` drawn from a
-fixed seed. Nothing is downloaded. Usage: ``course build-tiny OUT_DIR``.
+The real values, with their sources, are in ``course_harness/smollm2_facts.json``;
+``tests/test_tiny_default.py`` compares this twin with that sheet field by field.
+Usage: ``course build-tiny OUT_DIR``.
 """
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -21,21 +27,63 @@ from transformers.utils import logging as transformers_logging
 
 from course_harness.paths import FIXTURES
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
+# SmolLM2's special tokens, in id order: ids 0 to 16 in both real tokenizers.
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<repo_name>",
+    "<reponame>",
+    "<file_sep>",
+    "<filename>",
+    "<gh_stars>",
+    "<issue_start>",
+    "<issue_comment>",
+    "<issue_closed>",
+    "<jupyter_start>",
+    "<jupyter_text>",
+    "<jupyter_code>",
+    "<jupyter_output>",
+    "<jupyter_script>",
+    "<empty_output>",
+]
 VOCAB_SIZE = 512
 SEED = 0
 
-# Renders like SmolLM2-135M-Instruct's template: ChatML, with SmolLM's default system
-# prompt added when the conversation does not open with a system message.
+# SmolLM2-135M-Instruct's chat template, character for character.
 SMOLLM2_INSTRUCT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if loop.first and message['role'] != 'system' -%}"
-    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}"
-    "{%- endif -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+    "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
+
+# What differs between the two real repositories (tokenizer_config.json, special_tokens_map.json,
+# config.json and generation_config.json); everything else is shared.
+FLAVOURS = {
+    "base": {
+        "tokens": {"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>"},
+        "extra_special_tokens": SPECIAL_TOKENS,
+        "model_max_length": 8192,
+        "chat_template": None,
+        "ids": {"bos_token_id": 0, "eos_token_id": 0},
+    },
+    "instruct": {
+        "tokens": {
+            "bos_token": "<|im_start|>",
+            "eos_token": "<|im_end|>",
+            "unk_token": "<|endoftext|>",
+            "pad_token": "<|im_end|>",
+        },
+        "extra_special_tokens": ["<|im_start|>", "<|im_end|>"],
+        "model_max_length": 2048,
+        "chat_template": SMOLLM2_INSTRUCT_TEMPLATE,
+        "ids": {"bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2},
+    },
+}
+# The real tokenizer_config.json files name this class; transformers 5 loads them with it.
+TOKENIZER_CLASS = "GPT2Tokenizer"
+CHECKPOINT_DTYPE = torch.bfloat16
 
 
 def fixture_text():
@@ -94,7 +142,8 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_model(vocab_size):
+def build_model(vocab_size, flavour):
+    """A tiny LlamaForCausalLM with SmolLM2's RoPE, norm, tying and token-id settings."""
     config = LlamaConfig(
         vocab_size=vocab_size,
         hidden_size=64,
@@ -102,27 +151,36 @@ def build_model(vocab_size):
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=8192,
         rope_theta=100000.0,
+        rms_norm_eps=1e-5,
         tie_word_embeddings=True,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=3,
+        **FLAVOURS[flavour]["ids"],
     )
     torch.manual_seed(SEED)
-    return LlamaForCausalLM(config)
+    model = LlamaForCausalLM(config)
+    # the generation config follows the model config, as in the real generation_config.json files
+    return model.to(CHECKPOINT_DTYPE)
 
 
 def _wrap(tokenizer, flavour):
-    special = {"pad_token": "<|pad|>", "unk_token": None}
-    if flavour == "base":
-        special.update(bos_token="<|endoftext|>", eos_token="<|endoftext|>")
-    else:
-        special.update(bos_token="<|im_start|>", eos_token="<|im_end|>")
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, model_max_length=512, **special)
-    if flavour == "instruct":
-        fast.chat_template = SMOLLM2_INSTRUCT_TEMPLATE
+    spec = FLAVOURS[flavour]
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        model_max_length=spec["model_max_length"],
+        extra_special_tokens=spec["extra_special_tokens"],
+        clean_up_tokenization_spaces=False,
+        **spec["tokens"],
+    )
+    fast.chat_template = spec["chat_template"]
     return fast
+
+
+def _name_the_tokenizer_class(path):
+    config_file = Path(path) / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["tokenizer_class"] = TOKENIZER_CLASS
+    config_file.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def build_tiny_default(out_dir):
@@ -130,19 +188,14 @@ def build_tiny_default(out_dir):
     out_dir = Path(out_dir)
     tokenizer = build_tokenizer()
     paths = {}
-    for flavour in ("base", "instruct"):
+    for flavour in FLAVOURS:
         fast = _wrap(tokenizer, flavour)
-        model = build_model(len(fast))
-        model.config.bos_token_id = fast.bos_token_id
-        model.config.eos_token_id = fast.eos_token_id
-        model.config.pad_token_id = fast.pad_token_id
-        model.generation_config.bos_token_id = fast.bos_token_id
-        model.generation_config.eos_token_id = fast.eos_token_id
-        model.generation_config.pad_token_id = fast.pad_token_id
+        model = build_model(len(fast), flavour)
         path = out_dir / flavour
         transformers_logging.disable_progress_bar()  # a 100k-parameter save needs no progress bar
         model.save_pretrained(path)
         transformers_logging.enable_progress_bar()
         fast.save_pretrained(path)
+        _name_the_tokenizer_class(path)
         paths[flavour] = path
     return paths

@@ -38,8 +38,11 @@ def generate_replies(model, tokenizer, prompts, max_new_tokens):
 def chat_metrics(model, tokenizer, conversations, max_new_tokens=48, n_samples=3):
     """Format adherence and exact match of greedy replies to held-out conversations.
 
-    * format adherence: share of replies that end their turn (the tokenizer's EOS, which
-      must be ``<|im_end|>`` for a ChatML model) within ``max_new_tokens``;
+    * format adherence: share of replies that say something and then end their turn (the
+      tokenizer's EOS, which must be ``<|im_end|>`` for a ChatML model) within ``max_new_tokens``.
+      A reply that ends its turn at once, with nothing (or only spaces) before the EOS, does not
+      count: the format is an answer closed by ``<|im_end|>``, and a model that only learned to
+      stop would otherwise score 1.0;
     * exact match: share of replies equal to the reference reply, whitespace aside.
     """
     was_training = model.training
@@ -53,7 +56,7 @@ def chat_metrics(model, tokenizer, conversations, max_new_tokens=48, n_samples=3
     ]
     n = len(replies)
     return {
-        "format_adherence": sum(stopped for _, stopped in replies) / n,
+        "format_adherence": sum(stopped and reply != "" for reply, stopped in replies) / n,
         "exact_match": sum(stopped and reply == ref.strip() for (reply, stopped), ref in zip(replies, references)) / n,
         "samples": samples,
     }
@@ -74,12 +77,23 @@ def pick_device_and_precision():
     return "cpu", {"bf16": False, "fp16": False}
 
 
+COURSE_PACKAGES = ("torch", "transformers", "trl", "datasets", "peft", "accelerate")
+
+
+def _installed_version(name):
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 def environment_report():
-    """One line to paste into a bug report: versions, device and the precision we will train in."""
-    versions = " ".join(
-        f"{name}={importlib.metadata.version(name)}"
-        for name in ("torch", "transformers", "trl", "datasets", "peft", "accelerate")
-    )
+    """One line to paste into a bug report: versions, device and the precision we will train in.
+
+    A notebook installs only what it uses (the chat-templates one has no trl, peft or accelerate):
+    a course package that is not installed is reported as such.
+    """
+    versions = " ".join(f"{name}={_installed_version(name)}" for name in COURSE_PACKAGES)
     device, precision = pick_device_and_precision()
     chosen = next((name for name, on in precision.items() if on), "fp32")
     return f"python={platform.python_version()} {versions} device={device} precision={chosen}"

@@ -208,6 +208,27 @@ def check_sft_dataset(dataset, text_field="text", train_split="train", eval_spli
     return DatasetVerdict(True, message, format=kind, train_split=train, eval_split=held_out, held_out_rows=rows)
 
 
+def _diagnose_code_length(config):
+    """Source files can be thousands of tokens long: every layout must bound a row (TRL 1.16's rules)."""
+    packing = bool(config.get("packing"))
+    if packing and "max_length" in config and config["max_length"] is None:
+        raise ExerciseProblem(
+            "packing fills rows of 'max_length' tokens, and TRL refuses max_length=None with packing=True "
+            "(\"When packing is enabled, `max_length` can't be `None`\"): set 'max_length', e.g. 512."
+        )
+    if config.get("padding_free") and not packing:
+        raise ExerciseProblem(
+            "padding-free cannot cut long files: TRL refuses a max_length with padding_free=True (its default "
+            "is 1024), and without one a single long file fills a whole batch. Remove 'padding_free' and keep "
+            "'max_length', or use packing=True."
+        )
+    if "max_length" in config and config["max_length"] is None:
+        raise ExerciseProblem(
+            "'max_length': None turns truncation off: a source file of thousands of tokens then makes a huge "
+            "batch (slow, or out of memory). Set 'max_length', e.g. 512, or leave it out for SFTConfig's 1024."
+        )
+
+
 def _diagnose_code_completion_config(config, dataset):
     if not isinstance(config, dict):
         raise ExerciseProblem(f"expected a dict of SFTConfig arguments, found {describe(config)}.")
@@ -223,8 +244,7 @@ def _diagnose_code_completion_config(config, dataset):
         raise ExerciseProblem(
             "raw code has no assistant turns: remove assistant_only_loss, the model learns from every token."
         )
-    if config.get("packing") is False and config.get("max_length") is None:
-        raise ExerciseProblem("set a 'max_length': source files can be long, and truncation keeps batches small.")
+    _diagnose_code_length(config)
     _diagnose_split(dataset, field)
     return f"language modeling on {field!r}: the model learns to continue code from every token."
 

@@ -1,5 +1,7 @@
 """SFT exercises: the dataset checker names formats and problems, and the reference solutions work."""
 
+import re
+
 import pytest
 from datasets import Dataset
 from transformers import AutoTokenizer
@@ -154,11 +156,35 @@ def code_dataset(tmp_path_factory):
         ({"dataset_text_field": "code"}, "but the dataset's columns are"),
         ({"dataset_text_field": "content", "assistant_only_loss": True}, "remove assistant_only_loss"),
         ("dataset_text_field=content", "expected a dict"),
+        ({"dataset_text_field": "content", "packing": True, "max_length": None}, "TRL refuses max_length=None"),
+        ({"dataset_text_field": "content", "max_length": None}, "turns truncation off"),
+        ({"dataset_text_field": "content", "padding_free": True}, "padding-free cannot cut"),
     ],
 )
 def test_code_completion_checker_names_the_fix(config, hint, code_dataset):
     verdict = check_code_completion_config(config, code_dataset)
     assert not verdict.ok and hint in verdict.message
+
+
+@pytest.mark.parametrize(
+    "config, trl_says",
+    [
+        ({"packing": True, "max_length": None}, "When packing is enabled, `max_length` can't be `None`"),
+        ({"padding_free": True}, "When `padding_free=True` without packing, `max_length` is not enforced"),
+    ],
+)
+def test_trl_refuses_what_the_checker_says_it_refuses(config, trl_says, tiny, code_dataset, tmp_path):
+    """The checker's claims about TRL hold for the pinned version: these configs fail in SFTTrainer itself."""
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(str(tmp_path), dataset_text_field="content", report_to="none", use_cpu=True, bf16=False, **config)
+    with pytest.raises(ValueError, match=re.escape(trl_says)):
+        SFTTrainer(model=str(tiny["base"]), args=args, train_dataset=code_dataset.select(range(4)))
+
+
+def test_code_completion_checker_accepts_a_bounded_length(code_dataset):
+    for config in ({"dataset_text_field": "content"}, {"dataset_text_field": "content", "packing": True}):
+        assert check_code_completion_config(config, code_dataset), config
 
 
 def test_code_completion_solution_passes_and_learns_code(tiny, code_dataset, tmp_path):

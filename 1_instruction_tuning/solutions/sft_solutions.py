@@ -19,7 +19,9 @@ CODE_COMPLETION_CONFIG = {"dataset_text_field": "content", "max_length": 512}
 def train_code_completion(model_name, code_dataset, output_dir, max_steps=200, learning_rate=5e-5):
     """Fine-tune a base model on raw code; return the trainer and the held-out loss before and after."""
     tokenizer = AutoTokenizer.from_pretrained(model_name)
-    model = AutoModelForCausalLM.from_pretrained(model_name)
+    # float32 master weights: without dtype, transformers 5 keeps the checkpoint's bfloat16, and the
+    # optimizer would update 16-bit weights directly (mixed precision expects full-precision ones)
+    model = AutoModelForCausalLM.from_pretrained(model_name, dtype=torch.float32)
     _, precision = pick_device_and_precision()
     split = code_dataset.train_test_split(test_size=0.2, seed=0)
     args = SFTConfig(

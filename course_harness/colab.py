@@ -1,0 +1,206 @@
+"""The Colab path, taken offline: a notebook's install cell runs in a fresh environment, then the notebook runs.
+
+**What we assume a fresh Colab runtime has** (checked on ``COLAB_CHECKED_ON``; Colab itself cannot be
+reached from CI, so this is the one place that says it): Colab's image ships PyTorch, matplotlib and
+the IPython kernel, and the notebooks use them without installing them. It also ships many other
+packages (among them transformers, accelerate and peft, at versions of its own, but not trl); the
+notebooks must not count on those: whatever else a notebook imports, its install cell installs, at the
+versions of requirements.txt. So the stand-in environment holds only ``COLAB_PREINSTALLED`` (CPU
+torch), which is stricter than Colab on purpose: a notebook that passes here has nothing missing there.
+
+How a run works (``run_like_colab``):
+
+* a base virtual environment with only ``COLAB_PREINSTALLED`` is built once in ``build/colab/base``;
+* each run gets a fresh, empty virtual environment layered over it (a ``.pth`` file), with an
+  importable ``google.colab`` stub imported at start-up, as Colab's kernel does, so that the install
+  cell's ``if "google.colab" in sys.modules`` is true;
+* ``pip`` installs from ``build/colab/wheels``, filled once with ``pip download`` from the package
+  registry (only the pinned requirements and their dependencies), so a run needs no network;
+* the install cell's ``git+https://github.com/<slug>`` is redirected by git's ``insteadOf`` to a git
+  snapshot of this working tree: what gets installed is the checkout under test, not GitHub's copy;
+* papermill runs the notebook top to bottom in that environment, on the tiny twin, offline.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nbformat
+import papermill
+
+from course_harness.paths import BUILD, NOTEBOOK_DIR, ROOT
+
+COLAB_CHECKED_ON = "2026-12-01"
+COLAB_PREINSTALLED = ("torch", "matplotlib", "ipykernel")
+
+COLAB_DIR = BUILD / "colab"
+WHEELS = COLAB_DIR / "wheels"
+BASE_VENV = COLAB_DIR / "base"
+JUPYTER_DIR = COLAB_DIR / "jupyter"
+BUILD_BACKEND = "setuptools>=68"  # course-helpers' build backend (pyproject.toml)
+PIN = re.compile(r"([A-Za-z0-9_.\-]+)==([0-9][^\s\"']*)")
+STUB = {
+    "google/colab/__init__.py": '"""Stand-in for Colab\'s google.colab package (course_harness/colab.py)."""\n',
+    "google/colab/userdata.py": (
+        "class SecretNotFoundError(Exception):\n    pass\n\n\ndef get(key):\n    raise SecretNotFoundError(key)\n"
+    ),
+}
+
+
+def requirement_pins():
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return dict(match.groups() for line in lines if (match := PIN.match(line)))
+
+
+def repo_slug():
+    url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    return url.removeprefix("https://github.com/")
+
+
+def _pip(python, *args, env=None):
+    subprocess.run([str(python), "-m", "pip", "--disable-pip-version-check", *args], check=True, env=env)
+
+
+def _site_packages(venv):
+    return next(Path(venv).glob("lib/python*/site-packages"))
+
+
+def ensure_base_venv():
+    """The environment every run starts from: Python plus ``COLAB_PREINSTALLED``, built once."""
+    pins = requirement_pins()
+    wanted = [f"{name}=={pins[name]}" for name in COLAB_PREINSTALLED]
+    marker = BASE_VENV / "preinstalled.json"
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return BASE_VENV
+    shutil.rmtree(BASE_VENV, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(BASE_VENV)], check=True)
+    _pip(BASE_VENV / "bin" / "python", "install", "-q", *wanted)
+    marker.write_text(json.dumps(wanted))
+    return BASE_VENV
+
+
+def install_cell_requirements():
+    """What the notebooks' Colab install cells pin (the git+ requirement aside), with their build backend."""
+    pinned = set()
+    for notebook in sorted(NOTEBOOK_DIR.glob("*.ipynb")):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            if cell.cell_type == "code" and "google.colab" in cell.source and "pip install" in cell.source:
+                pinned |= {f"{name}=={version}" for name, version in PIN.findall(cell.source)}
+    return [*sorted(pinned), BUILD_BACKEND]
+
+
+def ensure_wheels(base):
+    """The install cells' requirements and the dependencies Colab lacks, as wheels, downloaded once.
+
+    pip resolves them over ``base`` (a dry run in a fresh layer), so that nothing preinstalled is fetched again.
+    """
+    wanted = install_cell_requirements()
+    marker = WHEELS / "downloaded.json"
+    if marker.exists() and json.loads(marker.read_text()) == wanted:
+        return WHEELS
+    shutil.rmtree(WHEELS, ignore_errors=True)
+    WHEELS.mkdir(parents=True)
+    probe = fresh_venv(COLAB_DIR / "resolve", base)
+    report = COLAB_DIR / "resolve" / "report.json"
+    _pip(probe / "bin" / "python", "install", "-q", "--dry-run", "--report", str(report), *wanted)
+    to_install = json.loads(report.read_text())["install"]
+    resolved = [f"{item['metadata']['name']}=={item['metadata']['version']}" for item in to_install]
+    # pip builds course-helpers in an isolated environment, which does not see the base's setuptools
+    _pip(sys.executable, "download", "-q", "--no-deps", "--dest", str(WHEELS), *resolved, BUILD_BACKEND)
+    marker.write_text(json.dumps(wanted))
+    return WHEELS
+
+
+def fresh_venv(path, base):
+    """An empty virtual environment that sees ``base``'s packages and has ``google.colab`` imported."""
+    shutil.rmtree(path, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+    site = _site_packages(path)
+    stub = Path(path) / "colab-stub"
+    for name, text in STUB.items():
+        (stub / name).parent.mkdir(parents=True, exist_ok=True)
+        (stub / name).write_text(text)
+    (site / "zz_colab_base.pth").write_text(f"{_site_packages(base)}\n{stub}\nimport google.colab\n")
+    return Path(path)
+
+
+def snapshot_checkout(path):
+    """A git repository holding this working tree as it is (tracked and new files, not ignored ones)."""
+    shutil.rmtree(path, ignore_errors=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, path / name)
+    git = ["git", "-c", "user.name=course", "-c", "user.email=course@localhost", "-C", str(path)]
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "working tree under test"], check=True)
+    return Path(path)
+
+
+def colab_environment(workdir, checkout, wheels):
+    """What the kernel's environment changes: no checkout on sys.path, pip offline, GitHub → the snapshot."""
+    return {
+        "PYTHONPATH": "",
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheels),
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_COMPILE": "1",  # bytecode is compiled on import anyway: saves a third of the install time
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"url.{checkout.as_uri()}.insteadOf",
+        "GIT_CONFIG_VALUE_0": f"https://github.com/{repo_slug()}",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(workdir / "hf-home"),
+        "HF_DATASETS_CACHE": str(workdir / "datasets-cache"),
+        "TOKENIZERS_PARALLELISM": "false",
+        "TQDM_DISABLE": "1",
+        "MPLBACKEND": "Agg",
+    }
+
+
+def kernel_spec(name, venv, env):
+    """A Jupyter kernel that runs in ``venv`` with ``env``; papermill finds it in ``JUPYTER_DIR``."""
+    spec = JUPYTER_DIR / "kernels" / name / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    argv = [str(Path(venv) / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    spec.write_text(json.dumps({"argv": argv, "display_name": name, "language": "python", "env": env}, indent=1))
+    paths = os.environ.get("JUPYTER_PATH", "").split(os.pathsep)
+    if str(JUPYTER_DIR) not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(JUPYTER_DIR), *paths]))
+    return name
+
+
+def prepare():
+    """Build (once) what every run starts from: the base environment and the wheels; return both."""
+    base = ensure_base_venv()
+    return base, ensure_wheels(base)
+
+
+def run_like_colab(notebook, parameters, workdir):
+    """Run ``notebook`` as a fresh Colab runtime would, its install cell first; return the executed copy's path.
+
+    Raises papermill's ``PapermillExecutionError`` naming the cell that failed.
+    """
+    workdir = Path(workdir)
+    base, wheels = prepare()
+    venv = fresh_venv(workdir / "venv", base)
+    env = colab_environment(workdir, snapshot_checkout(workdir / "checkout"), wheels)
+    kernel = kernel_spec(f"colab-{Path(notebook).stem}", venv, env)
+    output = workdir / Path(notebook).name
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters=parameters, kernel_name=kernel, cwd=str(Path(notebook).parent)
+    )
+    return output
