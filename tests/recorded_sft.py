@@ -18,11 +18,19 @@ from trl import SFTTrainer
 from trl.scripts.sft import main, make_parser
 
 
+def fingerprint(ids):
+    return hashlib.sha1(str(ids).encode()).hexdigest()[:12]
+
+
 def sequence_fingerprints(inputs):
-    """One short hash per sequence of a padding-free batch (a sequence starts where position_ids is 0)."""
+    """One short hash per sequence of a batch: a padded row without its padding, or, in a padding-free
+    batch, each stretch that starts where position_ids is 0."""
+    if "position_ids" not in inputs:
+        rows, masks = inputs["input_ids"].tolist(), inputs["attention_mask"].tolist()
+        return [fingerprint([t for t, m in zip(row, mask) if m]) for row, mask in zip(rows, masks)]
     ids, positions = inputs["input_ids"].flatten().tolist(), inputs["position_ids"].flatten().tolist()
     starts = [i for i, p in enumerate(positions) if p == 0] + [len(ids)]
-    return [hashlib.sha1(str(ids[a:b]).encode()).hexdigest()[:12] for a, b in zip(starts, starts[1:])]
+    return [fingerprint(ids[a:b]) for a, b in zip(starts, starts[1:])]
 
 
 def weights_hash(model):
