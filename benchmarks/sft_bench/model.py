@@ -1,21 +1,24 @@
 """The recipe's tokenizer, and the model the benchmark trains: always fp32 master weights."""
 
+import json
+
 import torch
 
-# SmolLM2-135M (HuggingFaceTB/SmolLM2-135M config.json), built here with random weights.
-SMOLLM2_135M = dict(
-    hidden_size=576,
-    intermediate_size=1536,
-    num_hidden_layers=30,
-    num_attention_heads=9,
-    num_key_value_heads=3,
-    vocab_size=49152,
-    max_position_embeddings=8192,
-    rms_norm_eps=1e-5,
-    hidden_act="silu",
-    tie_word_embeddings=True,
-    rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
-)
+from course_harness.paths import ROOT
+
+
+def smollm2_135m_config():
+    """SmolLM2-135M's shape and settings, from the course's fact sheet (course_harness/smollm2_facts.json)."""
+    sheet = json.loads((ROOT / "course_harness" / "smollm2_facts.json").read_text())
+    base = {name: fact["value"] for name, fact in sheet["facts"]["base"].items()}
+    return dict(
+        sheet["sizes_not_twinned"]["value"],
+        rms_norm_eps=base["config.rms_norm_eps"],
+        hidden_act=base["config.hidden_act"],
+        tie_word_embeddings=base["config.tie_word_embeddings"],
+        rope_parameters={"rope_type": "default", "rope_theta": float(base["config.rope_theta"])},
+        max_position_embeddings=8192,  # unconfirmed in the sheet (printouts say 8192 or 2048); the twin uses 8192
+    )
 
 
 def build_tiny(out_dir):
@@ -52,7 +55,7 @@ def build_model(settings, tokenizer):
         model = AutoModelForCausalLM.from_pretrained(settings["tiny_base"], dtype=torch.float32)
     else:
         config = LlamaConfig(
-            **SMOLLM2_135M,
+            **smollm2_135m_config(),
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
