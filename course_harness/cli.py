@@ -22,12 +22,12 @@ def run_command(args):
     out = args.out or DEFAULT_OUT
     selected = set(args.notebooks)
     summary = run_all(out, selected, progress=lambda line: print(line, flush=True), notebook_dir=args.from_dir)
-    print()
-    print_table(summary)
-    print(f"executed copies and summary.json in {Path(out) / 'executed'}")
     if not summary:
         print(f"no notebook matched {args.notebooks}", file=sys.stderr)
         return 2
+    print()
+    print_table(summary)
+    print(f"executed copies and summary.json in {Path(out) / 'executed'}")
     return 0 if all(entry["status"] == "passed" for entry in summary.values()) else 1
 
 

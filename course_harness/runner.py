@@ -157,6 +157,9 @@ def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_d
 
     ``selected`` names notebooks (file names) to run; ``progress`` receives one line per cell.
     """
+    chosen = [nb for nb in notebooks(notebook_dir or NOTEBOOK_DIR) if not selected or nb.name in selected]
+    if not chosen:
+        return {}  # nothing to run: no tiny default to build
     out = Path(out)
     executed = out / "executed"
     executed.mkdir(parents=True, exist_ok=True)
@@ -166,7 +169,6 @@ def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_d
 
         tiny = build_tiny_default(out / "tiny")
     summary = {}
-    chosen = [nb for nb in notebooks(notebook_dir or NOTEBOOK_DIR) if not selected or nb.name in selected]
     for number, notebook in enumerate(chosen, 1):
         label = f"[{number}/{len(chosen)}] {notebook.name}"
         cell_progress = progress and (lambda line, label=label: progress(f"{label}: {line}"))
