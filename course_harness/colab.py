@@ -8,9 +8,10 @@ notebooks must not count on those: whatever else a notebook imports, its install
 versions of requirements.txt. So the stand-in environment holds only ``COLAB_PREINSTALLED`` (CPU
 torch), which is stricter than Colab on purpose: a notebook that passes here has nothing missing there.
 
-How a run works (``run_like_colab``):
+How a run works (``colab_runtime``, ``run_like_colab``):
 
-* a base virtual environment with only ``COLAB_PREINSTALLED`` is built once in ``build/colab/base``;
+* a base virtual environment with only ``COLAB_PREINSTALLED`` (and what they need) is built once in
+  ``build/colab/base``, linked to this environment's copies of those packages;
 * each run gets a fresh, empty virtual environment layered over it (a ``.pth`` file), with an
   importable ``google.colab`` stub imported at start-up, as Colab's kernel does, so that the install
   cell's ``if "google.colab" in sys.modules`` is true;
@@ -28,10 +29,13 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import nbformat
 import papermill
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from course_harness.paths import BUILD, NOTEBOOK_DIR, ROOT
 
@@ -52,11 +56,6 @@ STUB = {
 }
 
 
-def requirement_pins():
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
-    return dict(match.groups() for line in lines if (match := PIN.match(line)))
-
-
 def repo_slug():
     url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     return url.removeprefix("https://github.com/")
@@ -70,16 +69,39 @@ def _site_packages(venv):
     return next(Path(venv).glob("lib/python*/site-packages"))
 
 
+def preinstalled_distributions():
+    """``COLAB_PREINSTALLED``, pip, and everything they need, as installed here: name → distribution."""
+    wanted, found = [*COLAB_PREINSTALLED, "pip"], {}
+    while wanted:
+        name = canonicalize_name(wanted.pop())
+        if name in found:
+            continue
+        found[name] = metadata.distribution(name)
+        for requirement in map(Requirement, found[name].requires or []):
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                wanted.append(requirement.name)
+    return found
+
+
 def ensure_base_venv():
-    """The environment every run starts from: Python plus ``COLAB_PREINSTALLED``, built once."""
-    pins = requirement_pins()
-    wanted = [f"{name}=={pins[name]}" for name in COLAB_PREINSTALLED]
+    """The environment every run starts from: Python plus ``COLAB_PREINSTALLED``, built once.
+
+    Its site-packages links to this environment's copies of those distributions (the pinned versions)
+    and of what they need: building it takes a second, where installing torch again took minutes.
+    """
+    distributions = preinstalled_distributions()
+    wanted = sorted(f"{name}=={dist.version}" for name, dist in distributions.items())
     marker = BASE_VENV / "preinstalled.json"
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return BASE_VENV
     shutil.rmtree(BASE_VENV, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "venv", str(BASE_VENV)], check=True)
-    _pip(BASE_VENV / "bin" / "python", "install", "-q", *wanted)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(BASE_VENV)], check=True)
+    site = _site_packages(BASE_VENV)
+    for dist in distributions.values():
+        for top in {Path(file).parts[0] for file in dist.files} - {"..", "__pycache__"}:
+            source, link = Path(dist.locate_file(top)), site / top
+            if source.exists() and not link.exists():
+                link.symlink_to(source)
     marker.write_text(json.dumps(wanted))
     return BASE_VENV
 
@@ -100,8 +122,10 @@ def ensure_wheels(base):
     pip resolves them over ``base`` (a dry run in a fresh layer), so that nothing preinstalled is fetched again.
     """
     wanted = install_cell_requirements()
+    # what the base holds decides what is left to download
+    stamp = {"requirements": wanted, "base": json.loads((base / "preinstalled.json").read_text())}
     marker = WHEELS / "downloaded.json"
-    if marker.exists() and json.loads(marker.read_text()) == wanted:
+    if marker.exists() and json.loads(marker.read_text()) == stamp:
         return WHEELS
     shutil.rmtree(WHEELS, ignore_errors=True)
     WHEELS.mkdir(parents=True)
@@ -112,7 +136,7 @@ def ensure_wheels(base):
     resolved = [f"{item['metadata']['name']}=={item['metadata']['version']}" for item in to_install]
     # pip builds course-helpers in an isolated environment, which does not see the base's setuptools
     _pip(sys.executable, "download", "-q", "--no-deps", "--dest", str(WHEELS), *resolved, BUILD_BACKEND)
-    marker.write_text(json.dumps(wanted))
+    marker.write_text(json.dumps(stamp))
     return WHEELS
 
 
@@ -189,18 +213,25 @@ def prepare():
     return base, ensure_wheels(base)
 
 
-def run_like_colab(notebook, parameters, workdir):
-    """Run ``notebook`` as a fresh Colab runtime would, its install cell first; return the executed copy's path.
-
-    Raises papermill's ``PapermillExecutionError`` naming the cell that failed.
-    """
+def colab_runtime(workdir):
+    """A fresh stand-in Colab runtime in ``workdir``: its own empty environment over the base, and a kernel for it."""
     workdir = Path(workdir)
     base, wheels = prepare()
     venv = fresh_venv(workdir / "venv", base)
     env = colab_environment(workdir, snapshot_checkout(workdir / "checkout"), wheels)
-    kernel = kernel_spec(f"colab-{Path(notebook).stem}", venv, env)
-    output = workdir / Path(notebook).name
+    return kernel_spec(f"colab-{workdir.name}", venv, env)
+
+
+def run_like_colab(notebook, parameters, workdir, runtime=None):
+    """Run ``notebook`` as a Colab runtime would, its install cell first; return the executed copy's path.
+
+    ``runtime`` (``colab_runtime``) is a fresh one unless given: a notebook run in a runtime where another
+    ran before finds what that one installed. Raises papermill's ``PapermillExecutionError`` naming the
+    cell that failed.
+    """
+    runtime = runtime or colab_runtime(workdir)
+    output = Path(workdir) / Path(notebook).name
     papermill.execute_notebook(
-        str(notebook), str(output), parameters=parameters, kernel_name=kernel, cwd=str(Path(notebook).parent)
+        str(notebook), str(output), parameters=parameters, kernel_name=runtime, cwd=str(Path(notebook).parent)
     )
     return output

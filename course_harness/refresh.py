@@ -6,12 +6,27 @@ clears every other output, so that a committed notebook only shows outputs the c
 produced and that do not depend on model weights. Review the diff before committing.
 """
 
+from collections import defaultdict
+
 import nbformat
+from nbval.plugin import transform_streams_for_comparison
 
 from course_harness.runner import DEFAULT_OUT, notebooks, print_table, run_all
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 VOLATILE_METADATA = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
+# what ``nbval --nbval-lax`` leaves out when it compares a checked cell's outputs (nbval/plugin.py)
+NOT_COMPARED = (
+    "metadata",
+    "traceback",
+    "prompt_number",
+    "output_type",
+    "name",
+    "execution_count",
+    "application/vnd.jupyter.widget-view+json",
+    "image/png",
+    "image/jpeg",
+)
 
 
 def is_checked(cell):
@@ -34,6 +49,30 @@ def store_checked_outputs(committed_path, executed_path):
             cell.execution_count = None
     nbformat.validate(committed)
     nbformat.write(committed, committed_path)
+
+
+def comparable(outputs):
+    """A cell's outputs as nbval compares them: streams joined, each field (MIME types flattened) to its values."""
+    fields = defaultdict(list)
+    for output in transform_streams_for_comparison(outputs):
+        for key, value in output.items():
+            if key == "data":
+                for mime, data in value.items():
+                    if mime not in NOT_COMPARED:
+                        fields[mime].append(data)
+            elif key not in NOT_COMPARED:
+                fields[key].append(value)
+    return dict(fields)
+
+
+def stale_outputs(committed_path, executed_path):
+    """The checked cells whose stored outputs differ from a fresh run's (nbval's comparison): first lines."""
+    executed = {cell.id: cell for cell in nbformat.read(executed_path, as_version=4).cells}
+    return [
+        cell.source.splitlines()[1] if cell.source.startswith(CHECK_MARK) else cell.source.splitlines()[0]
+        for cell in nbformat.read(committed_path, as_version=4).cells
+        if is_checked(cell) and comparable(cell.outputs) != comparable(executed[cell.id].outputs)
+    ]
 
 
 def refresh(selected=None):

@@ -2,30 +2,74 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tomllib
+import uuid
+from pathlib import Path
 
-import papermill
 import pytest
 
-from course_harness.runner import DEFAULT_OUT, offline_environment, tiny_parameters
+# One torch thread per process: pytest-xdist runs a worker per CPU, and notebook kernels and training
+# subprocesses run beside them. More threads than cores make OpenMP's threads spin and wait for each other.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from course_harness.runner import DEFAULT_OUT  # noqa: E402 (torch reads OMP_NUM_THREADS when imported)
 from course_harness.tiny_default import build_tiny_default
-from tests.notebook_files import NOTEBOOKS
+from tests.once import once_per_test_run
 from tests.paths import ROOT
 
+# pytest-xdist hands each module to one worker (--dist loadscope), in collection order: the modules that run
+# notebooks or train go first, the longest first, so that they start at once and the short ones fill the gaps
+LONGEST_FIRST = [
+    "test_sft_notebook.py",
+    "test_colab_install.py",
+    "test_grader.py",
+    "test_notebooks.py",
+    "test_sft_own_data.py",
+    "test_recipe.py",
+    "test_distributed_recipe.py",
+    "test_cli.py",
+    "test_lora_tied_embeddings.py",
+    "test_workspace.py",
+    "test_benchmark.py",
+]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: number for number, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the others keep their order
+
 
 @pytest.fixture(scope="session")
-def tiny():
-    """The tiny default (base and instruct), built once per test session."""
-    return build_tiny_default(DEFAULT_OUT / "tiny")
+def run_uid(request):
+    """One id for the whole test run, the same in every pytest-xdist worker (one is made without xdist)."""
+    worker = getattr(request.config, "workerinput", None)
+    return worker["testrunuid"] if worker else uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
-def course_run(tiny):
+def tiny(run_uid):
+    """The tiny default (base and instruct), built once per test run."""
+
+    def build():
+        return {flavour: str(path) for flavour, path in build_tiny_default(DEFAULT_OUT / "tiny").items()}
+
+    return {flavour: Path(path) for flavour, path in once_per_test_run("tiny", run_uid, build).items()}
+
+
+@pytest.fixture(scope="session")
+def course_run(tiny, run_uid):
     """``course run``, the entry point a learner uses, over every notebook; returns the finished process."""
     command = shutil.which("course")
     assert command, "the `course` command is missing: pip install -r requirements.txt -e ."
-    return subprocess.run([command, "run", "--out", str(DEFAULT_OUT)], capture_output=True, text=True)
+
+    def run():
+        tiny_dir = str(tiny["base"].parent)
+        result = subprocess.run(
+            [command, "run", "--out", str(DEFAULT_OUT), "--tiny", tiny_dir], capture_output=True, text=True
+        )
+        return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
+
+    return subprocess.CompletedProcess([command, "run"], **once_per_test_run("course-run", run_uid, run))
 
 
 @pytest.fixture(scope="session")
@@ -39,33 +83,6 @@ def repo_slug():
     """The GitHub owner/name that Colab badges and install cells must use (pyproject.toml)."""
     url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
     return url.removeprefix("https://github.com/")
-
-
-@pytest.fixture(scope="session")
-def nbval_run(tiny):
-    """nbval --nbval-lax over the committed notebooks, parameterised for the tiny default.
-
-    The copies keep the stored outputs; papermill only injects the tiny parameters. Returns the
-    finished subprocess and the copies' paths; each copy's working files stay in OUT/nbval/<name>.
-    """
-    out = DEFAULT_OUT.parent / "nbval"
-    copies = []
-    for path in NOTEBOOKS:
-        notebook = papermill.parameterize.parameterize_notebook(
-            papermill.iorw.load_notebook_node(str(path)), tiny_parameters(path.name, tiny, out / path.stem)
-        )
-        copy = out / path.name
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        papermill.iorw.write_ipynb(notebook, str(copy))
-        copies.append(copy)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "-q", *map(str, copies)],
-        cwd=out,
-        env=os.environ | offline_environment(out / "datasets-cache"),
-        capture_output=True,
-        text=True,
-    )
-    return result, copies
 
 
 def pytest_terminal_summary(terminalreporter):

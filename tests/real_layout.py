@@ -4,11 +4,14 @@ Recipe tests start from this copy, so that neither an fp32 checkpoint nor a read
 hide what `trl sft` does with the real one.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from course_harness.runner import DEFAULT_OUT
+from tests.once import once_per_test_run
 
 
 def like_the_real_checkpoint(tiny_base, out):
@@ -23,6 +26,7 @@ def like_the_real_checkpoint(tiny_base, out):
 
 
 @pytest.fixture(scope="session", name="real_layout")
-def real_layout_fixture(tiny):
+def real_layout_fixture(tiny, run_uid):
     """The tiny base model laid out like SmolLM2-135M's checkpoint (see ``like_the_real_checkpoint``)."""
-    return like_the_real_checkpoint(tiny["base"], DEFAULT_OUT / "tiny-real-layout")
+    out = DEFAULT_OUT / "tiny-real-layout"
+    return Path(once_per_test_run("real-layout", run_uid, lambda: str(like_the_real_checkpoint(tiny["base"], out))))

@@ -3,36 +3,58 @@ runtime would (course_harness/colab.py says what we assume Colab has), then the 
 
 import os
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from papermill import PapermillExecutionError
 
-from course_harness.colab import COLAB_DIR, COLAB_PREINSTALLED, colab_environment, fresh_venv, prepare, run_like_colab
+from course_harness.colab import (
+    COLAB_DIR,
+    COLAB_PREINSTALLED,
+    colab_environment,
+    colab_runtime,
+    fresh_venv,
+    prepare,
+    run_like_colab,
+)
 from course_harness.runner import tiny_parameters
-from tests.notebook_files import NOTEBOOKS
+from tests.notebook_files import NOTEBOOKS, PIN, colab_install_cells
 
 # each notebook runs once, to show that it runs: a few steps are enough (test_sft_notebook.py checks the learning)
 QUICK = {"sft_finetuning_example.ipynb": {"max_steps": 4, "batch_size": 4, "eval_prompts": 2}}
 
 
-def run(notebook, tiny):
-    """None if the notebook ran on the Colab path, else which cell failed and why."""
-    workdir = COLAB_DIR / "runs" / notebook.stem
-    parameters = tiny_parameters(notebook.name, tiny, workdir) | QUICK.get(notebook.name, {})
-    try:
-        run_like_colab(notebook, parameters, workdir)
-    except PapermillExecutionError as error:
-        return f"cell {error.exec_count}: {error.ename}: {error.evalue}"
-    return None
+def install_cell_pins(path):
+    return set(PIN.findall(colab_install_cells(path)[0].source))
 
 
 @pytest.fixture(scope="module")
 def colab_runs(tiny):
-    """Both notebooks, each in its own fresh stand-in runtime, two at a time (pip and imports wait on the disk)."""
-    prepare()
-    with ThreadPoolExecutor(2) as pool:
-        return dict(zip([path.name for path in NOTEBOOKS], pool.map(lambda nb: run(nb, tiny), NOTEBOOKS)))
+    """Both notebooks, one after the other, in one fresh stand-in runtime: name → None, or the failing cell.
+
+    The chat notebook runs first, in the empty runtime, so its install cell alone must give it all it
+    needs. The SFT notebook then finds what that cell installed; its own cell pins a superset
+    (``test_one_runtime_proves_what_two_would``), and pip resolves from one wheel per package, so it
+    ends with the environment its cell alone would give.
+    """
+    workdir = COLAB_DIR / "runs" / "both"
+    runtime = colab_runtime(workdir)
+    failures = {}
+    for notebook in sorted(NOTEBOOKS, key=lambda path: len(install_cell_pins(path))):
+        parameters = tiny_parameters(notebook.name, tiny, workdir) | QUICK.get(notebook.name, {})
+        try:
+            run_like_colab(notebook, parameters, workdir, runtime)
+        except PapermillExecutionError as error:
+            failures[notebook.name] = f"cell {error.exec_count}: {error.ename}: {error.evalue}"
+        else:
+            failures[notebook.name] = None
+    return failures
+
+
+def test_one_runtime_proves_what_two_would():
+    """Each notebook's install cell pins all that the notebooks before it in the shared runtime pinned."""
+    ordered = sorted(NOTEBOOKS, key=lambda path: len(install_cell_pins(path)))
+    for earlier, later in zip(ordered, ordered[1:]):
+        assert install_cell_pins(earlier) <= install_cell_pins(later), (earlier.name, later.name)
 
 
 def test_the_stand_in_starts_with_only_what_colab_preinstalls(tmp_path):

@@ -321,13 +321,17 @@ def test_chat_template_path_is_relative_to_the_repository_root(real_layout, tmp_
 
 
 def tiny_cli_command(model, output_dir):
-    """The lesson's CPU command, as documented, plus what puts it on the tiny default."""
+    """The lesson's CPU command, as documented, plus what puts it on the tiny default.
+
+    100 steps at 1e-2 end with every held-out reply ending its turn (format adherence 1.0, measured when
+    this was written); the suite ran 300 steps at 2e-3 until then, for the same check.
+    """
     return [shutil.which("trl"), *cpu_command()[1:],
         "--model_name_or_path", str(model),
         "--dataset_name", str(FIXTURES / "smoltalk"),
         "--output_dir", str(output_dir),
-        "--max_steps", "300", "--learning_rate", "2e-3", "--per_device_train_batch_size", "16",
-        "--eval_steps", "100", "--logging_steps", "50",
+        "--max_steps", "100", "--learning_rate", "1e-2", "--per_device_train_batch_size", "16",
+        "--eval_steps", "50", "--logging_steps", "25",
     ]  # fmt: skip
 
 
@@ -351,6 +355,7 @@ def test_cli_recipe_trains_a_model_that_answers_in_chatml(real_layout, tmp_path)
     assert model.generation_config.eos_token_id == tokenizer.eos_token_id
     held_out = fixture_data.smoltalk(tmp_path / "cache")["test"]["messages"]
     metrics = chat_metrics(model, tokenizer, held_out, max_new_tokens=32)
+    print(f"held-out replies: format adherence {metrics['format_adherence']}, exact match {metrics['exact_match']}")
     assert metrics["format_adherence"] >= 0.9, metrics
 
 
