@@ -69,9 +69,9 @@ def _site_packages(venv):
     return next(Path(venv).glob("lib/python*/site-packages"))
 
 
-def preinstalled_distributions():
-    """``COLAB_PREINSTALLED``, pip, and everything they need, as installed here: name → distribution."""
-    wanted, found = [*COLAB_PREINSTALLED, "pip"], {}
+def installed_closure(names):
+    """The distributions ``names`` and everything they need, as installed here: name → distribution."""
+    wanted, found = list(names), {}
     while wanted:
         name = canonicalize_name(wanted.pop())
         if name in found:
@@ -81,6 +81,11 @@ def preinstalled_distributions():
             if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
                 wanted.append(requirement.name)
     return found
+
+
+def preinstalled_distributions():
+    """``COLAB_PREINSTALLED``, pip, and everything they need, as installed here: name → distribution."""
+    return installed_closure([*COLAB_PREINSTALLED, "pip"])
 
 
 def ensure_base_venv():
@@ -117,9 +122,10 @@ def install_cell_requirements():
 
 
 def ensure_wheels(base):
-    """The install cells' requirements and the dependencies Colab lacks, as wheels, downloaded once.
+    """The install cells' requirements and what they need that the base lacks, as wheels, downloaded once.
 
-    pip resolves them over ``base`` (a dry run in a fresh layer), so that nothing preinstalled is fetched again.
+    The versions are those installed here (requirements.txt's pins, and what pip chose for their
+    dependencies); the install cell's own pip then resolves from these wheels, offline.
     """
     wanted = install_cell_requirements()
     # what the base holds decides what is left to download
@@ -129,11 +135,9 @@ def ensure_wheels(base):
         return WHEELS
     shutil.rmtree(WHEELS, ignore_errors=True)
     WHEELS.mkdir(parents=True)
-    probe = fresh_venv(COLAB_DIR / "resolve", base)
-    report = COLAB_DIR / "resolve" / "report.json"
-    _pip(probe / "bin" / "python", "install", "-q", "--dry-run", "--report", str(report), *wanted)
-    to_install = json.loads(report.read_text())["install"]
-    resolved = [f"{item['metadata']['name']}=={item['metadata']['version']}" for item in to_install]
+    pinned = [Requirement(requirement).name for requirement in wanted if "==" in requirement]
+    needed = installed_closure(pinned).keys() - preinstalled_distributions().keys()
+    resolved = sorted(f"{name}=={metadata.version(name)}" for name in needed)
     # pip builds course-helpers in an isolated environment, which does not see the base's setuptools
     _pip(sys.executable, "download", "-q", "--no-deps", "--dest", str(WHEELS), *resolved, BUILD_BACKEND)
     marker.write_text(json.dumps(stamp))

@@ -201,5 +201,10 @@ def grade(path, tiny=None, time_limit=DEFAULT_TIME_LIMIT, environment=None, prog
         notebook = prepared(path, name, tiny, workdir)
         kernel_environment = os.environ | offline_environment(workdir / "datasets-cache") | (environment or {})
         execution = execute(notebook, workdir, time_limit, kernel_environment, progress)
+    return score(execution, name, path, round(time.perf_counter() - start, 1))
+
+
+def score(execution, name, path, seconds):
+    """The Scorecard of ``execution``, an executed copy of the course notebook ``name`` read from ``path``."""
     results = [result_of(exercise, execution.notebook, execution) for exercise in exercises(execution.notebook)]
-    return Scorecard(name, str(path), results, round(time.perf_counter() - start, 1), execution.error)
+    return Scorecard(name, str(path), results, seconds, execution.error)

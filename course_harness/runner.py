@@ -9,6 +9,7 @@ per notebook its status, seconds and whatever metrics the notebook recorded.
 import json
 import os
 import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,13 +26,14 @@ from course_harness.progress import PROGRESS_ENGINE
 DEFAULT_OUT = BUILD / "notebooks"
 
 
-def kernel_config(output):
+def kernel_config():
     """IPC sockets instead of TCP: the kernel is local, and ipykernel warns about unencrypted TCP.
 
-    The socket files are named after the executed copy: with jupyter_client's default name
-    (``kernel-ipc-N`` in the current folder), two kernels started side by side take the same sockets.
+    Each kernel gets its own short-named folder for its socket files: with jupyter_client's default name
+    (``kernel-ipc-N`` in the current folder) two kernels started side by side take the same sockets, and
+    a socket's path may not be longer than 107 characters.
     """
-    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(output).with_suffix("")) + "-kernel"}})
+    return Config({"KernelManager": {"transport": "ipc", "ip": str(Path(tempfile.mkdtemp(prefix="kernel-")) / "ipc")}})
 
 
 def notebooks(notebook_dir=NOTEBOOK_DIR):
@@ -121,7 +123,7 @@ def execute(notebook, output, parameters, cwd, progress=None, km=None):
             kernel_name="python3",
             engine_name=PROGRESS_ENGINE,
             progress=progress,
-            config=kernel_config(output),
+            config=kernel_config(),
             km=km,
             progress_bar=False,
             log_output=False,
@@ -220,7 +222,7 @@ def run_in_one_kernel(notebook_name, runs, tiny):
     notebook's imports (about 11 s each on the 2-core machine). Returns ``{name: summary entry}``.
     """
     notebook = NOTEBOOK_DIR / notebook_name
-    km = AsyncKernelManager(kernel_name="python3", config=kernel_config(DEFAULT_OUT.parent / f"{next(iter(runs))}"))
+    km = AsyncKernelManager(kernel_name="python3", config=kernel_config())
     entries = {}
     try:
         for number, (name, parameters) in enumerate(runs.items()):

@@ -16,27 +16,29 @@ from course_harness.runner import DEFAULT_OUT  # noqa: E402 (torch reads OMP_NUM
 from course_harness.tiny_default import build_tiny_default
 from tests.once import once_per_test_run
 from tests.paths import ROOT
+from tests.sft_runs import run_every_sft_variant
 
 # pytest-xdist hands each module to one worker (--dist loadscope), in collection order: the modules that run
-# notebooks or train go first, the longest first, so that they start at once and the short ones fill the gaps
+# notebooks or train go first, the longest first, so that they start at once and the short ones fill the gaps.
+# Within a module, the tests that need the SFT notebook's extra runs go first: they take longest.
 LONGEST_FIRST = [
     "test_sft_notebook.py",
     "test_colab_install.py",
     "test_grader.py",
     "test_notebooks.py",
-    "test_sft_own_data.py",
     "test_recipe.py",
     "test_distributed_recipe.py",
-    "test_cli.py",
     "test_lora_tied_embeddings.py",
     "test_workspace.py",
     "test_benchmark.py",
+    "test_sft_own_data.py",  # after test_sft_notebook.py, which runs the notebook's extra runs for both
+    "test_cli.py",
 ]
 
 
 def pytest_collection_modifyitems(items):
     rank = {name: number for number, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the others keep their order
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), "sft_runs" not in item.fixturenames))
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +72,12 @@ def course_run(tiny, run_uid):
         return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
     return subprocess.CompletedProcess([command, "run"], **once_per_test_run("course-run", run_uid, run))
+
+
+@pytest.fixture(scope="session")
+def sft_runs(tiny, run_uid):
+    """Every extra run of the SFT notebook (tests/sft_runs.py): name → summary entry."""
+    return once_per_test_run("sft-runs", run_uid, lambda: run_every_sft_variant(tiny))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """`course grade`: one line per exercise with its checker's verdict, an exact closing count, honest exit codes.
 
-The notebooks are graded once per module (two at a time): the committed ones, the reference
-solutions pasted in, a partly solved workspace copy, one that raises, one past its time limit.
+The notebooks are graded once per module (two at a time): the reference solutions pasted in, a
+partly solved workspace copy, one that raises, one past its time limit; the committed ones are scored
+from ``course run``'s executed copies.
 """
 
 import hashlib
@@ -13,11 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
+from papermill.iorw import load_notebook_node
 
 from course_harness.cli import main
 from course_harness.exercises import exercises, verdicts
-from course_harness.grader import Execution, GradingError, Scorecard, grade, result_of
+from course_harness.grader import Execution, GradingError, Scorecard, grade, result_of, score
 from course_harness.learner_progress import append_record, module_exercises, progress_table, read_records
+from course_harness.runner import DEFAULT_OUT
 from course_harness.workspace import create_workspace
 from tests.exercise_answers import REFERENCE, answered_copy
 from tests.paths import ROOT
@@ -53,9 +56,7 @@ def learner_files(folder):
     (folder / "sleeping").mkdir()
     nbformat.write(sleeping, folder / "sleeping" / CHAT)
     return {
-        "committed sft": (NOTEBOOK_DIR / SFT, 600),
         "solved sft": (folder / "solved" / SFT, 600),
-        "committed chat": (NOTEBOOK_DIR / CHAT, 600),
         "solved chat": (folder / "solved" / CHAT, 600),
         "partly solved workspace copy": (workspace / CHAT, 600),
         "raises": (folder / "chat_templates_example-Copy1.ipynb", 600),
@@ -69,15 +70,20 @@ def course_grade(notebook, workspace):
 
 
 @pytest.fixture(scope="module")
-def graded(tiny, tmp_path_factory):
-    """name → (scorecard text, exit status); the committed chat notebook goes through the `course` command."""
+def graded(tiny, tmp_path_factory, executed_notebooks):
+    """name → (scorecard text, exit status); the partly solved copy goes through the `course` command.
+
+    The committed notebooks are scored from ``course run``'s executed copies (``score``, the grader's last
+    step): the same notebooks run with the same parameters (all the training steps, where a grade runs 2),
+    which saves two executions; the grader's own execution is tested on the other five notebooks.
+    """
     folder = tmp_path_factory.mktemp("grading")
     files = learner_files(folder)
     before = {name: digest(path) for name, (path, _) in files.items()}
 
     def run(name):
         path, limit = files[name]
-        if name == "committed chat":
+        if name == "partly solved workspace copy":
             result = course_grade(path, folder / "progress")
             return result.stdout.strip(), result.returncode, result.stderr
         scorecard = grade(path, tiny=tiny, time_limit=limit, environment=ONE_THREAD)
@@ -85,6 +91,11 @@ def graded(tiny, tmp_path_factory):
 
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(files, pool.map(run, files)))
+    for notebook in (CHAT, SFT):
+        assert executed_notebooks[notebook]["status"] == "passed", executed_notebooks[notebook]
+        executed = Execution(load_notebook_node(str(DEFAULT_OUT / "executed" / notebook)))
+        scorecard = score(executed, notebook, NOTEBOOK_DIR / notebook, executed_notebooks[notebook]["seconds"])
+        results[f"committed {notebook.split('_')[0]}"] = scorecard.text(), int(scorecard.failed > 0), ""
     results["untouched"] = all(digest(path) == before[name] for name, (path, _) in files.items())
     results["progress"] = folder / "progress"
     return results
@@ -153,12 +164,13 @@ def test_grading_leaves_the_learners_files_untouched(graded):
 
 def test_each_grade_is_recorded_and_course_progress_shows_it(graded, capsys):
     records = read_records(graded["progress"])
-    assert [(r["notebook"], r["passed"], r["failed"]) for r in records] == [(CHAT, 0, 2)]
+    assert [(r["notebook"], r["passed"], r["failed"]) for r in records] == [(CHAT, 1, 1)]
     assert main(["progress", "--workspace", str(graded["progress"])]) == 0
     table = capsys.readouterr().out
-    assert "🐢 smoltalk → ChatML" in table and "❌ failed, 1 grade" in table
+    assert re.search(r"🐢 smoltalk → ChatML +✅ passed, 1 grade, first passed ", table), table
+    assert re.search(r"🐕 gsm8k → messages → ChatML +❌ failed, 1 grade", table), table
     graded_exercises = sum(graded for *_, graded in module_exercises())
-    assert table.strip().endswith(f"0 of {graded_exercises} graded exercises passed")
+    assert table.strip().endswith(f"1 of {graded_exercises} graded exercises passed")
 
 
 def test_grade_refuses_what_is_not_a_course_notebook(tmp_path, capsys):

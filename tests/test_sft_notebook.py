@@ -6,20 +6,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from course_harness import fixture_data
-from course_harness.runner import DEFAULT_OUT, run_variants
+from course_harness.runner import DEFAULT_OUT
+from tests.sft_runs import AGAIN, LORA, OTHER_BATCHING, OTHER_SEEDS, SFT, VARIANTS
 
-SFT = "sft_finetuning_example.ipynb"
-EXTRA_SEEDS = (1, 2)
 # what SFTConfig received for each value of the notebook's `batching` parameter (the default is padding)
 LAYOUTS = {
     "padding_free": {"padding_free": True, "packing": False, "max_length": None},
     "padding": {"padding_free": False, "packing": False},
     "packing": {"padding_free": False, "packing": True},  # TRL turns padding-free on for bfd packing itself
 }
-OTHER_BATCHING = ("padding_free", "packing")
-# LoRA trains fewer weights and wants more steps: 400 at 7e-3 reach exact match 0.875 (400 at 1e-2: 0.85,
-# 300 at 1e-2: 0.75, 200 at 2e-2: 0.275); until then the suite ran 600 steps at 5e-3 (0.95)
-LORA_RUN = {"use_lora": True, "max_steps": 400, "learning_rate": 7e-3}
 
 
 def metrics_of(entry):
@@ -42,35 +37,10 @@ def assert_it_learned(metrics):
     assert metrics["eval_loss_after"] < metrics["eval_loss_before"], f"{label}: eval loss did not fall"
 
 
-AGAIN = "sft-default-again"
-
-
 @pytest.fixture(scope="module")
-def variants(tiny):
-    """Two more seeds, the other two batching options, LoRA, and the default once more, in two kernels.
-
-    Each kernel runs its share one after the other, the namespace emptied between runs
-    (``run_variants``); the default's second run comes last in its kernel, after two others, so that
-    ``test_same_seed_gives_the_same_final_loss`` also shows that a shared kernel carries nothing over.
-    Steps and rates (measured when this test was written, exact match on the 40 held-out chats):
-
-    * full fine-tuning: 200 steps at 1e-2 reach 0.85, 0.825, 0.85 on seeds 42, 1, 2 (150 steps: 0.6;
-      200 at 8e-3: 0.775 to 0.725); until then the suite ran 600 steps at 2e-3 (0.925, 0.875);
-    * packing fills a 128-token row with about two fixture chats, so 8 rows a step see the chats of 16
-      padded rows; 250 packed steps reach 0.925 (200: 0.825). A batch of 16 packed rows is one
-      2,048-token row for the attention, 4x slower a step on the CPU;
-    * LoRA: see LORA_RUN.
-    """
-    runs = {
-        "sft-seed-1": {"seed": 1},
-        "sft-seed-2": {"seed": 2},
-        "sft-padding_free": {"batching": "padding_free"},
-        "sft-packing": {"batching": "packing", "max_steps": 250, "batch_size": 8},
-        "sft-lora": LORA_RUN,
-        AGAIN: {},
-    }
-    entries = run_variants(SFT, runs, tiny)  # dealt in turn: the default's rerun comes third in the second kernel
-    return {name: metrics_of(entry) for name, entry in entries.items()}
+def variants(sft_runs):
+    """The SFT notebook's extra runs (tests/sft_runs.py gives them, their steps and rates): name → metrics."""
+    return {name: metrics_of(sft_runs[name]) for name in VARIANTS}
 
 
 def test_sft_notebook_records_its_metrics(executed_notebooks):
@@ -84,9 +54,10 @@ def test_default_seed_learns_the_format_and_the_answers(executed_notebooks):
     assert_it_learned(metrics_of(executed_notebooks[SFT]))
 
 
-@pytest.mark.parametrize("seed", EXTRA_SEEDS)
+@pytest.mark.parametrize("seed", OTHER_SEEDS)
 def test_other_seeds_learn_too(variants, seed):
-    assert_it_learned(variants[f"sft-seed-{seed}"])
+    assert variants[OTHER_SEEDS[seed]]["seed"] == seed
+    assert_it_learned(variants[OTHER_SEEDS[seed]])
 
 
 def test_default_batching_is_padding(executed_notebooks):
@@ -96,7 +67,7 @@ def test_default_batching_is_padding(executed_notebooks):
 
 @pytest.mark.parametrize("batching", OTHER_BATCHING)
 def test_other_batching_options_learn_too(variants, batching):
-    metrics = variants[f"sft-{batching}"]
+    metrics = variants[OTHER_BATCHING[batching]]
     assert_sftconfig_got(metrics, batching)
     assert_it_learned(metrics)
 
@@ -132,7 +103,7 @@ def test_padding_free_computes_the_loss_padding_computes(executed_notebooks, var
     over the run and they end 0.35% (train loss) and 0.5% (eval loss) apart; the runs are still compared
     where nothing was trained yet, and the padding-free run must learn (test_other_batching_options_learn_too).
     """
-    padding, padding_free = metrics_of(executed_notebooks[SFT]), variants["sft-padding_free"]
+    padding, padding_free = metrics_of(executed_notebooks[SFT]), variants[OTHER_BATCHING["padding_free"]]
     assert_sftconfig_got(padding_free, "padding_free")
     assert padding_free["eval_loss_before"] == pytest.approx(padding["eval_loss_before"], rel=1e-6)
     losses = eval_loss_in_each_layout(DEFAULT_OUT / "sft_finetuning_example" / "sft-output" / "final", tmp_path)
@@ -153,6 +124,6 @@ def test_saved_model_reloads_with_the_same_metrics(executed_notebooks):
 
 
 def test_lora_trains_merges_and_reloads_unchanged(variants):
-    metrics = variants["sft-lora"]
+    metrics = variants[LORA]
     assert metrics["after_reload"] == metrics["after"], "merge_and_unload changed the model"
     assert_it_learned(metrics)

@@ -1,7 +1,7 @@
 """The SFT notebook trains and measures on a dataset in each format and split layout, and stops on a bad one.
 
-Short runs on small fixtures (``course_harness/fixtures/make_own_data.py``): they prove the plumbing,
-the smoltalk runs (test_sft_notebook.py) prove the learning.
+Short runs on small fixtures (``course_harness/fixtures/make_own_data.py``, tests/sft_runs.py): they prove
+the plumbing, the smoltalk runs (test_sft_notebook.py) prove the learning.
 """
 
 import math
@@ -9,13 +9,10 @@ import math
 import nbformat
 import pytest
 
-from course_harness.runner import DEFAULT_OUT, OWN_DATA_SHAPES, run_variants
+from course_harness.runner import DEFAULT_OUT, OWN_DATA_SHAPES
 from course_helpers import check_sft_dataset, load_sft_dataset
+from tests.sft_runs import REJECTED, SFT, SHAPES, SHORT_RUN
 
-SFT = "sft_finetuning_example.ipynb"
-# Measured when this test was written: after 30 steps no reply ended its turn; after 120, all of them did,
-# given 48 new tokens (with 24, a quarter of the support-chats replies, longer than that, could not).
-SHORT_RUN = {"max_steps": 120, "eval_prompts": 8, "max_new_tokens": 48, "batch_size": 8}
 EXPECTED = {  # format, train rows, held-out split, held-out rows, what the split cell says
     "conversational-validation": ("conversational", 32, "validation", 8, "held out: 'validation', 8 rows"),
     "chat-prompt-completion-test": ("conversational prompt-completion", 32, "test", 8, "held out: 'test', 8 rows"),
@@ -28,14 +25,12 @@ EXPECTED = {  # format, train rows, held-out split, held-out rows, what the spli
     ),
     "language-modeling-named-split": ("language modeling", 32, "validation", 8, "held out: 'validation', 8 rows"),
 }
-REJECTED = OWN_DATA_SHAPES["language-modeling-named-split"] | {"text_field": "body"}
 
 
 @pytest.fixture(scope="module")
-def shape_runs(tiny):
-    runs = {name: parameters | SHORT_RUN for name, parameters in OWN_DATA_SHAPES.items()}
-    runs["rejected-text-column"] = REJECTED
-    return run_variants(SFT, runs, tiny)
+def shape_runs(sft_runs):
+    """The SFT notebook on each own-data fixture, and on one it must refuse (tests/sft_runs.py): name → entry."""
+    return {name: sft_runs[name] for name in SHAPES}
 
 
 def code_cells_with(text, run_name):
@@ -97,10 +92,12 @@ def test_language_modeling_is_measured_by_held_out_loss(shape_runs):
 
 def test_a_rejected_dataset_stops_with_the_checkers_message_before_training(shape_runs, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path))
-    entry = shape_runs["rejected-text-column"]
+    entry = shape_runs[REJECTED]
     assert entry["status"] == "failed" and "metrics" not in entry
-    verdict = check_sft_dataset(load_sft_dataset(REJECTED["dataset_name"]), text_field="body", eval_split="validation")
+    verdict = check_sft_dataset(
+        load_sft_dataset(SHAPES[REJECTED]["dataset_name"]), text_field="body", eval_split="validation"
+    )
     assert not verdict.ok and "there is no text column 'body'" in verdict.message
     assert entry["error"].endswith(f"ValueError: this dataset cannot be trained on as it is: {verdict.message}")
-    trainer_cell = next(code_cells_with("SFTTrainer(", "rejected-text-column"))
+    trainer_cell = next(code_cells_with("SFTTrainer(", REJECTED))
     assert trainer_cell.execution_count is None, "the notebook went past the check"
