@@ -56,6 +56,9 @@ def record(trainer, steps):
     }
 
 
+KEPT = []  # the trainers, alive until the process leaves (see the end of this file)
+
+
 @contextmanager
 def recording(record_dir):
     """Within the block, every SFTTrainer writes its record into ``record_dir`` when it has trained."""
@@ -67,6 +70,7 @@ def recording(record_dir):
         return training_step(self, model, inputs, num_items_in_batch)
 
     def recorded_train(self, *args, **kwargs):
+        KEPT.append(self)  # see the end of this file
         result = train(self, *args, **kwargs)
         content = json.dumps(record(self, steps), indent=1)
         Path(record_dir, f"rank{self.accelerator.process_index}.json").write_text(content)
@@ -90,7 +94,8 @@ if __name__ == "__main__":
     at = arguments.index("--record_dir")
     run(arguments[:at] + arguments[at + 2 :], arguments[at + 1])
     # Leave without tearing down gloo: when the other process has already exited, ProcessGroupGloo's
-    # destructor can wait forever for a thread (seen under load, with py-spy). All is written by now.
+    # destructor can wait forever for a thread (seen under load, with py-spy, as sft.py's main returned
+    # and freed the DDP model). KEPT holds the trainer until here; all is written by now.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -54,7 +54,7 @@ def launch_two_processes(config_name, model, out):
         str(ROOT / "tests" / "recorded_sft.py"), *arguments, "--record_dir", str(out / "records")]  # fmt: skip
     env = offline_environment(out / "datasets-cache")
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return records(out / "records"), time.perf_counter() - start
 
