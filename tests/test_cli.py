@@ -45,14 +45,14 @@ def test_run_logs_no_kernel_or_parameter_noise(course_run):
         assert not any(n in line for n in noise), line
 
 
-def test_run_fails_with_the_error_when_a_notebook_fails(tiny, tmp_path):
+def test_run_fails_with_the_error_when_a_notebook_fails(tmp_path):
     planted = nbformat.read(NOTEBOOKS[0].parent / CHAT, as_version=4)
     at = next(i for i, c in enumerate(planted.cells) if "parameters" in c.metadata.get("tags", []))
     planted.cells.insert(at + 1, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")'))
     (tmp_path / "notebooks").mkdir()
     nbformat.write(planted, tmp_path / "notebooks" / CHAT)
-    notebooks, tiny_dir = str(tmp_path / "notebooks"), str(tiny["base"].parent)
-    result = course("run", CHAT, "--from-dir", notebooks, "--out", str(tmp_path / "out"), "--tiny", tiny_dir)
+    # without --tiny, as in the README's Quick start: course run builds the tiny default itself
+    result = course("run", CHAT, "--from-dir", str(tmp_path / "notebooks"), "--out", str(tmp_path / "out"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(rf"^{CHAT}\s+failed", result.stdout, re.M), result.stdout
     assert "RuntimeError: planted failure" in result.stdout
