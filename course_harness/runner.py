@@ -123,7 +123,7 @@ def execute(notebook, output, parameters, cwd, progress=None, km=None):
             kernel_name="python3",
             engine_name=PROGRESS_ENGINE,
             progress=progress,
-            config=kernel_config(),
+            config=kernel_config() if km is None else None,  # a given kernel has its sockets already
             km=km,
             progress_bar=False,
             log_output=False,

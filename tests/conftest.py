@@ -2,7 +2,6 @@ import json
 import os
 import shutil
 import subprocess
-import tomllib
 import uuid
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import pytest
 # subprocesses run beside them. More threads than cores make OpenMP's threads spin and wait for each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from course_harness import colab  # noqa: E402
 from course_harness.runner import DEFAULT_OUT  # noqa: E402 (torch reads OMP_NUM_THREADS when imported)
 from course_harness.tiny_default import build_tiny_default
 from tests.once import once_per_test_run
-from tests.paths import ROOT
 from tests.sft_runs import run_every_sft_variant
 
 # pytest-xdist hands each module to one worker (--dist loadscope), in collection order: the modules that run
@@ -89,8 +88,7 @@ def executed_notebooks(course_run):
 @pytest.fixture(scope="session")
 def repo_slug():
     """The GitHub owner/name that Colab badges and install cells must use (pyproject.toml)."""
-    url = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
-    return url.removeprefix("https://github.com/")
+    return colab.repo_slug()
 
 
 def pytest_terminal_summary(terminalreporter):

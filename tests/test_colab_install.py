@@ -27,6 +27,10 @@ def install_cell_pins(path):
     return set(PIN.findall(colab_install_cells(path)[0].source))
 
 
+# the order the notebooks run in the shared runtime: fewest pins first
+INSTALL_ORDER = sorted(NOTEBOOKS, key=lambda path: len(install_cell_pins(path)))
+
+
 @pytest.fixture(scope="module")
 def colab_runs(tiny):
     """Both notebooks, one after the other, in one fresh stand-in runtime: name → None, or the failing cell.
@@ -39,7 +43,7 @@ def colab_runs(tiny):
     workdir = COLAB_DIR / "runs" / "both"
     runtime = colab_runtime(workdir)
     failures = {}
-    for notebook in sorted(NOTEBOOKS, key=lambda path: len(install_cell_pins(path))):
+    for notebook in INSTALL_ORDER:
         parameters = tiny_parameters(notebook.name, tiny, workdir) | QUICK.get(notebook.name, {})
         try:
             run_like_colab(notebook, parameters, workdir, runtime)
@@ -52,8 +56,7 @@ def colab_runs(tiny):
 
 def test_one_runtime_proves_what_two_would():
     """Each notebook's install cell pins all that the notebooks before it in the shared runtime pinned."""
-    ordered = sorted(NOTEBOOKS, key=lambda path: len(install_cell_pins(path)))
-    for earlier, later in zip(ordered, ordered[1:]):
+    for earlier, later in zip(INSTALL_ORDER, INSTALL_ORDER[1:]):
         assert install_cell_pins(earlier) <= install_cell_pins(later), (earlier.name, later.name)
 
 
