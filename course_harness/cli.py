@@ -21,10 +21,7 @@ def run_command(args):
 
     out = args.out or DEFAULT_OUT
     selected = set(args.notebooks)
-    tiny = args.tiny and {flavour: args.tiny / flavour for flavour in ("base", "instruct")}
-    summary = run_all(
-        out, selected, tiny=tiny, progress=lambda line: print(line, flush=True), notebook_dir=args.from_dir
-    )
+    summary = run_all(out, selected, progress=lambda line: print(line, flush=True), notebook_dir=args.from_dir)
     if not summary:
         print(f"no notebook matched {args.notebooks}", file=sys.stderr)
         return 2
@@ -111,8 +108,6 @@ def parser():
     run = commands.add_parser("run", help="execute the notebooks offline on the tiny default, with progress")
     run.add_argument("notebooks", nargs="*", help="notebook file names (default: all)")
     run.add_argument("--out", type=Path, help="where executed copies and summary.json go (default: build/notebooks)")
-    tiny_help = "use the tiny default in this folder (course build-tiny) instead of building one"
-    run.add_argument("--tiny", type=Path, help=tiny_help)
     run.add_argument("--from-dir", type=Path, help=argparse.SUPPRESS)  # tests run a planted notebook folder
     run.set_defaults(handler=run_command)
 

@@ -23,7 +23,7 @@ from traitlets.config import Config
 
 from course_harness.exercises import exercises, is_graded, one_line, verdicts
 from course_harness.runner import notebooks, offline_environment, tiny_parameters
-from course_harness.tiny_default import build_tiny_default
+from course_harness.tiny_cache import tiny_default
 
 # On top of the runner's tiny parameters; only those the notebook declares are passed.
 GRADING_PARAMETERS = {
@@ -188,7 +188,7 @@ def result_of(exercise, notebook, execution):
 def grade(path, tiny=None, time_limit=DEFAULT_TIME_LIMIT, environment=None, progress=None):
     """Execute the learner's notebook offline and return its Scorecard.
 
-    ``tiny`` (the built tiny default) is built in the temporary folder unless given;
+    ``tiny`` is the shared tiny default (``course_harness/tiny_cache.py``) unless given;
     ``environment`` adds variables for the kernel; ``progress`` gets a line as each cell starts.
     """
     path = Path(path)
@@ -197,7 +197,7 @@ def grade(path, tiny=None, time_limit=DEFAULT_TIME_LIMIT, environment=None, prog
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as folder:
         workdir = Path(folder)
-        tiny = tiny or build_tiny_default(workdir / "tiny")
+        tiny = tiny or tiny_default()
         notebook = prepared(path, name, tiny, workdir)
         kernel_environment = os.environ | offline_environment(workdir / "datasets-cache") | (environment or {})
         execution = execute(notebook, workdir, time_limit, kernel_environment, progress)

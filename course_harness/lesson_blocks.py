@@ -98,11 +98,11 @@ def print_lesson_outputs(lessons):
     import tempfile
 
     from course_harness.runner import offline_environment
-    from course_harness.tiny_default import build_tiny_default
+    from course_harness.tiny_cache import tiny_default
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(offline_environment(Path(tmp) / "datasets-cache"))
-        tiny = build_tiny_default(Path(tmp) / "tiny")
+        tiny = tiny_default()
         for lesson in lessons:
             for run in run_lesson(Path(lesson).resolve(), tiny, tmp):
                 shown = run.block.shown_output

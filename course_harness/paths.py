@@ -6,3 +6,4 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "course_harness" / "fixtures"
 NOTEBOOK_DIR = ROOT / "1_instruction_tuning" / "notebooks"
 BUILD = ROOT / "build"
+NOTEBOOK_RUNS = BUILD / "notebooks"  # where `course run` keeps its runs unless told

@@ -1,7 +1,7 @@
 """Run the course notebooks offline on the tiny default (``course run``).
 
-Builds the tiny model (``course_harness/tiny_default.py``), points each notebook's parameters at
-it and at the dataset fixtures in ``course_harness/fixtures``, executes the notebooks with
+Takes the tiny default (built once, ``course_harness/tiny_cache.py``), points each notebook's
+parameters at it and at the dataset fixtures in ``course_harness/fixtures``, executes the notebooks with
 papermill, keeps the executed copies in ``OUT/executed/`` and writes ``OUT/executed/summary.json``:
 per notebook its status, seconds and whatever metrics the notebook recorded.
 """
@@ -20,10 +20,11 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
 from traitlets.config import Config
 
-from course_harness.paths import BUILD, FIXTURES, NOTEBOOK_DIR, ROOT
+from course_harness.paths import FIXTURES, NOTEBOOK_DIR, NOTEBOOK_RUNS, ROOT
 from course_harness.progress import PROGRESS_ENGINE
+from course_harness.tiny_cache import tiny_default
 
-DEFAULT_OUT = BUILD / "notebooks"
+DEFAULT_OUT = NOTEBOOK_RUNS
 
 
 def kernel_config():
@@ -166,7 +167,7 @@ def run_on_tiny(notebook, tiny, workdir, output, extra_parameters=None, progress
 
 
 def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_dir=None):
-    """Build the tiny default (unless given), execute the notebooks, write and return the summary.
+    """Execute the notebooks, write and return the summary.
 
     ``selected`` names notebooks (file names) to run; ``progress`` receives one line per cell.
     """
@@ -177,10 +178,7 @@ def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_d
     executed = out / "executed"
     executed.mkdir(parents=True, exist_ok=True)
     os.environ.update(offline_environment(out / "datasets-cache"))  # papermill's kernels inherit it
-    if tiny is None:
-        from course_harness.tiny_default import build_tiny_default  # torch and transformers: only when needed
-
-        tiny = build_tiny_default(out / "tiny")
+    tiny = tiny or tiny_default()
     summary = {}
     for number, notebook in enumerate(chosen, 1):
         label = f"[{number}/{len(chosen)}] {notebook.name}"

@@ -1,7 +1,7 @@
 """The learner's offline workspace (``course workspace``).
 
 Writes a copy of every course notebook into a git-ignored folder, parameterised like
-``course run`` (the runner's tiny parameters), with the tiny default built inside the folder, so
+``course run`` (the runner's tiny parameters), with a copy of the tiny default inside the folder, so
 that ``jupyter lab FOLDER`` opens notebooks that run offline on a CPU. ``workspace.json`` keeps a
 fingerprint of each copy as written: a copy whose content no longer matches was edited by the
 learner and is kept, unless ``force``.
@@ -18,7 +18,7 @@ from papermill.parameterize import parameterize_notebook
 
 from course_harness.paths import ROOT
 from course_harness.runner import notebooks, tiny_parameters
-from course_harness.tiny_default import build_tiny_default
+from course_harness.tiny_cache import tiny_default
 
 DEFAULT_WORKSPACE = ROOT / "workspace"
 MANIFEST = "workspace.json"
@@ -58,7 +58,7 @@ def create_workspace(folder=DEFAULT_WORKSPACE, force=False):
     """Write the learner copies and the tiny default into ``folder``; edited copies stay unless ``force``."""
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    tiny = build_tiny_default(folder / TINY_FOLDER)
+    tiny = tiny_default(folder / TINY_FOLDER)
     manifest = read_manifest(folder)
     report = WorkspaceReport(folder)
     for notebook in notebooks():

@@ -3,7 +3,6 @@ import os
 import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +10,11 @@ import pytest
 # subprocesses run beside them. More threads than cores make OpenMP's threads spin and wait for each other.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from course_harness import colab  # noqa: E402
-from course_harness.runner import DEFAULT_OUT  # noqa: E402 (torch reads OMP_NUM_THREADS when imported)
-from course_harness.tiny_default import build_tiny_default
-from tests.once import once_per_test_run
-from tests.sft_runs import run_every_sft_variant
+# Nothing here imports torch, transformers or papermill: pytest-xdist's controller loads this file too,
+# and runs no test. Each worker imports them with its first test module.
+from course_harness.paths import NOTEBOOK_RUNS  # noqa: E402
+from course_harness.tiny_cache import tiny_default  # noqa: E402
+from tests.once import once_per_test_run  # noqa: E402
 
 # pytest-xdist hands each module to one worker (--dist loadscope), in collection order: the modules that run
 # notebooks or train go first, the longest first, so that they start at once and the short ones fill the gaps.
@@ -48,13 +47,9 @@ def run_uid(request):
 
 
 @pytest.fixture(scope="session")
-def tiny(run_uid):
-    """The tiny default (base and instruct), built once per test run."""
-
-    def build():
-        return {flavour: str(path) for flavour, path in build_tiny_default(DEFAULT_OUT / "tiny").items()}
-
-    return {flavour: Path(path) for flavour, path in once_per_test_run("tiny", run_uid, build).items()}
+def tiny():
+    """The tiny default (base and instruct): the shared build, made when missing or out of date."""
+    return tiny_default()
 
 
 @pytest.fixture(scope="session")
@@ -64,10 +59,7 @@ def course_run(tiny, run_uid):
     assert command, "the `course` command is missing: pip install -r requirements.txt -e ."
 
     def run():
-        tiny_dir = str(tiny["base"].parent)
-        result = subprocess.run(
-            [command, "run", "--out", str(DEFAULT_OUT), "--tiny", tiny_dir], capture_output=True, text=True
-        )
+        result = subprocess.run([command, "run"], capture_output=True, text=True)  # as the Quick start runs it
         return {"returncode": result.returncode, "stdout": result.stdout, "stderr": result.stderr}
 
     return subprocess.CompletedProcess([command, "run"], **once_per_test_run("course-run", run_uid, run))
@@ -76,19 +68,23 @@ def course_run(tiny, run_uid):
 @pytest.fixture(scope="session")
 def sft_runs(tiny, run_uid):
     """Every extra run of the SFT notebook (tests/sft_runs.py): name → summary entry."""
+    from tests.sft_runs import run_every_sft_variant
+
     return once_per_test_run("sft-runs", run_uid, lambda: run_every_sft_variant(tiny))
 
 
 @pytest.fixture(scope="session")
 def executed_notebooks(course_run):
     """Every notebook executed once on the tiny default (by ``course run``); returns summary.json's content."""
-    return json.loads((DEFAULT_OUT / "executed" / "summary.json").read_text())
+    return json.loads((NOTEBOOK_RUNS / "executed" / "summary.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def repo_slug():
     """The GitHub owner/name that Colab badges and install cells must use (pyproject.toml)."""
-    return colab.repo_slug()
+    from course_harness.colab import repo_slug
+
+    return repo_slug()
 
 
 def pytest_terminal_summary(terminalreporter):

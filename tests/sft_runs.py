@@ -1,9 +1,9 @@
 """Every extra run of the SFT notebook the suite makes, in two kernels side by side (``run_variants``).
 
 Each kernel runs its share one after the other, the namespace emptied between runs, which saves a
-kernel start and the notebook's imports (about 11 s) per run. The default's second run comes after
-LoRA in its kernel, so that ``test_same_seed_gives_the_same_final_loss`` also shows that a shared
-kernel carries nothing over. Steps and rates, measured when they were chosen (exact match on the 40
+kernel start and the notebook's imports (about 11 s) per run. One short own-data run is made twice,
+once in each kernel after different runs, so that ``test_same_seed_gives_the_same_final_loss`` also
+shows that a shared kernel carries nothing over. Steps and rates, measured when they were chosen (exact match on the 40
 held-out chats; the bound is 0.8):
 
 * full fine-tuning: 200 steps at 1e-2 (the tiny parameters, ``course_harness/runner.py``) reach 0.85,
@@ -23,12 +23,11 @@ from course_harness.runner import OWN_DATA_SHAPES, run_variants
 SFT = "sft_finetuning_example.ipynb"
 OTHER_SEEDS = {1: "sft-seed-1-padding_free", 2: "sft-seed-2-packing"}
 OTHER_BATCHING = {"padding_free": OTHER_SEEDS[1], "packing": OTHER_SEEDS[2]}
-LORA, AGAIN = "sft-lora", "sft-default-again"
+LORA = "sft-lora"
 VARIANTS = {
     OTHER_SEEDS[1]: {"seed": 1, "batching": "padding_free"},
     OTHER_SEEDS[2]: {"seed": 2, "batching": "packing", "max_steps": 250, "batch_size": 8},
     LORA: {"use_lora": True, "max_steps": 400, "learning_rate": 7e-3},
-    AGAIN: {},
 }
 # Own data (test_sft_own_data.py): short runs on small fixtures prove the plumbing. After 30 steps no reply
 # ended its turn; after 120, all of them did, given 48 new tokens (with 24, a quarter of the support-chats
@@ -37,11 +36,26 @@ SHORT_RUN = {"max_steps": 120, "eval_prompts": 8, "max_new_tokens": 48, "batch_s
 REJECTED = "rejected-text-column"
 SHAPES = {name: parameters | SHORT_RUN for name, parameters in OWN_DATA_SHAPES.items()}
 SHAPES[REJECTED] = OWN_DATA_SHAPES["language-modeling-named-split"] | {"text_field": "body"}
-# dealt to the two kernels in turn: LoRA, the default again, three shapes | packing, padding-free, two shapes
-ORDER = [LORA, OTHER_SEEDS[2], AGAIN, OTHER_SEEDS[1], *SHAPES]
+# the same run twice, one in each kernel: the shortest (3 s of training)
+SAME_SEED = ("prompt-completion-train-only", "prompt-completion-train-only-again")
+REPEATS = {SAME_SEED[1]: SHAPES[SAME_SEED[0]]}
+# dealt to the two kernels in turn, about 100 s each:
+# LoRA, the repeat, three shapes | packing, padding-free, two shapes with the repeated one last
+ORDER = [
+    LORA,
+    OTHER_SEEDS[2],
+    SAME_SEED[1],
+    OTHER_SEEDS[1],
+    "conversational-validation",
+    "chat-prompt-completion-test",
+    "language-modeling-named-split",
+    SAME_SEED[0],
+    REJECTED,
+]
 
 
 def run_every_sft_variant(tiny):
     """name → summary entry, for VARIANTS and SHAPES."""
-    runs = VARIANTS | SHAPES
+    runs = VARIANTS | SHAPES | REPEATS
+    assert sorted(ORDER) == sorted(runs), "ORDER must name every run once"
     return run_variants(SFT, {name: runs[name] for name in ORDER}, tiny)

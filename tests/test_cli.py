@@ -51,7 +51,6 @@ def test_run_fails_with_the_error_when_a_notebook_fails(tmp_path):
     planted.cells.insert(at + 1, nbformat.v4.new_code_cell('raise RuntimeError("planted failure")'))
     (tmp_path / "notebooks").mkdir()
     nbformat.write(planted, tmp_path / "notebooks" / CHAT)
-    # without --tiny, as in the README's Quick start: course run builds the tiny default itself
     result = course("run", CHAT, "--from-dir", str(tmp_path / "notebooks"), "--out", str(tmp_path / "out"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(rf"^{CHAT}\s+failed", result.stdout, re.M), result.stdout

@@ -21,10 +21,10 @@ def smollm2_135m_config():
     )
 
 
-def build_tiny(out_dir):
-    from course_harness.tiny_default import build_tiny_default
+def build_tiny():
+    from course_harness.tiny_cache import tiny_default
 
-    return {flavour: str(path) for flavour, path in build_tiny_default(out_dir).items()}
+    return {flavour: str(path) for flavour, path in tiny_default().items()}
 
 
 def load_tokenizer(base_path):

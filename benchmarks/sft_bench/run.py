@@ -42,7 +42,7 @@ def _dataset_summary(args, train, lengths, clipped):
 
 def prepare(args, work_dir, threads):
     """The tokenizer, the conversations and the settings every worker gets."""
-    tiny = run_isolated(args.isolate, build_tiny, str(work_dir / "tiny"))
+    tiny = run_isolated(args.isolate, build_tiny)
     tokenizer = load_tokenizer(tiny["base"])
     conversations, clipped = data.make_conversations(
         tokenizer, args.conversations + args.eval_conversations, args.seed, args.max_length, args.length_scale
