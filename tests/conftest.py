@@ -18,12 +18,13 @@ from tests.once import once_per_test_run  # noqa: E402
 
 # pytest-xdist hands each module to one worker (--dist loadscope), in collection order: the modules that run
 # notebooks or train go first, the longest first, so that they start at once and the short ones fill the gaps.
-# Within a module, the tests that need the SFT notebook's extra runs go first: they take longest.
+# Within a module, the tests that need the SFT notebook's extra runs go first: they take longest. The second
+# worker starts with `course run` (test_notebooks.py), which the first needs once those runs are done.
 LONGEST_FIRST = [
     "test_sft_notebook.py",
+    "test_notebooks.py",
     "test_colab_install.py",
     "test_grader.py",
-    "test_notebooks.py",
     "test_recipe.py",
     "test_distributed_recipe.py",
     "test_lora_tied_embeddings.py",
