@@ -115,7 +115,7 @@ def test_same_seed_gives_the_same_final_loss(sft_runs):
     """One run made twice, each in its own kernel after other runs, ends with the same losses and metrics.
 
     The run is a short one on own data (``tests/sft_runs.py``). It used to be the default run made again
-    and compared with ``course run``'s: the same claim, with 28 s of training instead of 3 s.
+    and compared with ``course run``'s: the same claim, with 28 s of training where this takes 3 to 5 s.
     """
     first, again = (metrics_of(sft_runs[name]) for name in SAME_SEED)
     for key in ("final_train_loss", "eval_loss_before", "eval_loss_after", "after", "after_reload"):
