@@ -68,10 +68,12 @@ def hub_at(monkeypatch, tmp_path):
 @pytest.fixture
 def fake_hub(hub_at):
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # shutdown() waits for the server's next poll: every 0.5 s by default
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     hub_at(f"http://127.0.0.1:{server.server_port}")
     yield
     server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture
