@@ -17,9 +17,10 @@ from pathlib import Path
 
 
 def run_command(args):
-    from course_harness.runner import DEFAULT_OUT, print_table, run_all
+    from course_harness.paths import NOTEBOOK_RUNS
+    from course_harness.runner import print_table, run_all
 
-    out = args.out or DEFAULT_OUT
+    out = args.out or NOTEBOOK_RUNS
     selected = set(args.notebooks)
     summary = run_all(out, selected, progress=lambda line: print(line, flush=True), notebook_dir=args.from_dir)
     if not summary:

@@ -188,7 +188,7 @@ def result_of(exercise, notebook, execution):
 def grade(path, tiny=None, time_limit=DEFAULT_TIME_LIMIT, environment=None, progress=None):
     """Execute the learner's notebook offline and return its Scorecard.
 
-    ``tiny`` is the shared tiny default (``course_harness/tiny_cache.py``) unless given;
+    ``tiny`` is a copy of the shared tiny default (``course_harness/tiny_cache.py``) unless given;
     ``environment`` adds variables for the kernel; ``progress`` gets a line as each cell starts.
     """
     path = Path(path)
@@ -197,7 +197,7 @@ def grade(path, tiny=None, time_limit=DEFAULT_TIME_LIMIT, environment=None, prog
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="course-grade-") as folder:
         workdir = Path(folder)
-        tiny = tiny or tiny_default()
+        tiny = tiny or tiny_default(workdir / "tiny")  # a copy: the learner's code cannot touch the shared one
         notebook = prepared(path, name, tiny, workdir)
         kernel_environment = os.environ | offline_environment(workdir / "datasets-cache") | (environment or {})
         execution = execute(notebook, workdir, time_limit, kernel_environment, progress)

@@ -11,7 +11,8 @@ from collections import defaultdict
 import nbformat
 from nbval.plugin import transform_streams_for_comparison
 
-from course_harness.runner import DEFAULT_OUT, notebooks, print_table, run_all
+from course_harness.paths import NOTEBOOK_RUNS
+from course_harness.runner import notebooks, print_table, run_all
 
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
 VOLATILE_METADATA = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
@@ -77,13 +78,13 @@ def stale_outputs(committed_path, executed_path):
 
 def refresh(selected=None):
     """Run the selected notebooks (all by default) and store their checked outputs; 0 when done."""
-    summary = run_all(DEFAULT_OUT, selected, progress=lambda line: print(line, flush=True))
+    summary = run_all(NOTEBOOK_RUNS, selected, progress=lambda line: print(line, flush=True))
     print_table(summary)
     if any(entry["status"] != "passed" for entry in summary.values()):
         print("not refreshing: a notebook failed")
         return 1
     for notebook in notebooks():
         if notebook.name in summary:
-            store_checked_outputs(notebook, DEFAULT_OUT / "executed" / notebook.name)
+            store_checked_outputs(notebook, NOTEBOOK_RUNS / "executed" / notebook.name)
             print(f"refreshed {notebook.relative_to(notebook.parents[2])}")
     return 0

@@ -24,8 +24,6 @@ from course_harness.paths import FIXTURES, NOTEBOOK_DIR, NOTEBOOK_RUNS, ROOT
 from course_harness.progress import PROGRESS_ENGINE
 from course_harness.tiny_cache import tiny_default
 
-DEFAULT_OUT = NOTEBOOK_RUNS
-
 
 def kernel_config():
     """IPC sockets instead of TCP: the kernel is local, and ipykernel warns about unencrypted TCP.
@@ -166,7 +164,7 @@ def run_on_tiny(notebook, tiny, workdir, output, extra_parameters=None, progress
     return with_recorded_metrics(entry, workdir)
 
 
-def run_all(out=DEFAULT_OUT, selected=None, tiny=None, progress=None, notebook_dir=None):
+def run_all(out=NOTEBOOK_RUNS, selected=None, tiny=None, progress=None, notebook_dir=None):
     """Execute the notebooks, write and return the summary.
 
     ``selected`` names notebooks (file names) to run; ``progress`` receives one line per cell.
@@ -224,7 +222,7 @@ def run_in_one_kernel(notebook_name, runs, tiny):
     entries = {}
     try:
         for number, (name, parameters) in enumerate(runs.items()):
-            workdir = DEFAULT_OUT.parent / name
+            workdir = NOTEBOOK_RUNS.parent / name
             workdir.mkdir(parents=True, exist_ok=True)
             source = notebook if number == 0 else after_a_reset(notebook)
             entries[name] = run_on_tiny(source, tiny, workdir, workdir / notebook_name, parameters, km=km)
@@ -243,7 +241,7 @@ def run_variants(notebook_name, variants, tiny, lanes=2):
     in the order of ``variants``.
     """
     threads = os.environ.get("OMP_NUM_THREADS")
-    os.environ.update(offline_environment(DEFAULT_OUT.parent / "variants-datasets-cache"), OMP_NUM_THREADS="1")
+    os.environ.update(offline_environment(NOTEBOOK_RUNS.parent / "variants-datasets-cache"), OMP_NUM_THREADS="1")
     names = list(variants)
     shares = [{name: variants[name] for name in names[lane::lanes]} for lane in range(lanes)]
     try:

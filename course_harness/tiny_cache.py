@@ -2,8 +2,8 @@
 
 ``course run``, ``course grade``, ``course workspace`` and ``course lesson`` all start from the build
 in ``build/tiny-default``. It is kept with a fingerprint of what it was built from: the builder's
-source, the SmolLM2 facts sheet, the fixture texts the vocabulary is learned from, and the versions
-of the libraries that write it. When any of them changes, the next command builds it again.
+source, the fixture texts its vocabulary is learned from, and the versions of the libraries that
+write it. When any of them changes, the next command builds it again.
 ``tests/test_tiny_default.py`` checks that the kept build is byte-identical to a fresh one.
 
 This module imports neither torch nor transformers: a command that finds a current build starts
@@ -12,47 +12,51 @@ without them.
 
 import hashlib
 import json
+import os
 import shutil
 from importlib import metadata
 from pathlib import Path
 
 from filelock import FileLock
 
-from course_harness.paths import BUILD, FIXTURES, ROOT
+from course_harness.paths import BUILD, ROOT, fixture_text_files
 
 SHARED_TINY = BUILD / "tiny-default"
 FINGERPRINT_FILE = "built-from.json"
-BUILT_FROM = [ROOT / "course_harness" / "tiny_default.py", ROOT / "course_harness" / "smollm2_facts.json"]
+BUILT_FROM = [ROOT / "course_harness" / "tiny_default.py"]
 WRITERS = ["torch", "tokenizers", "transformers", "safetensors"]
 
 
 def fingerprint():
     """What a build depends on: source and fixture hashes, and the writing libraries' versions."""
-    sources = [*BUILT_FROM, *sorted(p for p in FIXTURES.rglob("*") if p.suffix in {".json", ".jsonl", ".md"})]
     digest = hashlib.sha256()
-    for path in sources:
+    for path in [*BUILT_FROM, *fixture_text_files()]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return {"sources": digest.hexdigest(), "versions": {name: metadata.version(name) for name in WRITERS}}
 
 
 def is_current(folder):
-    stamp = Path(folder) / FINGERPRINT_FILE
-    return stamp.exists() and json.loads(stamp.read_text()) == fingerprint()
+    try:
+        return json.loads((Path(folder) / FINGERPRINT_FILE).read_text()) == fingerprint()
+    except (OSError, ValueError):  # missing, or left half-written
+        return False
 
 
 def tiny_default(folder=None):
     """``{"base": path, "instruct": path}`` of a current tiny default in ``folder``.
 
-    The shared build is made when missing or out of date; any other folder gets a copy of it.
+    The shared build is made when missing or out of date. Any other folder that holds no current
+    copy is replaced by a copy of the shared build.
     """
-    folder = Path(folder or SHARED_TINY)
+    folder = Path(folder or SHARED_TINY).resolve()
     if not is_current(folder):
-        if folder == SHARED_TINY:
+        if folder == SHARED_TINY.resolve():
             _build_shared()
         else:
-            shutil.rmtree(folder, ignore_errors=True)
-            shutil.copytree(tiny_default()["base"].parent, folder)
-    return {path.name: path for path in sorted(folder.iterdir()) if path.is_dir()}
+            shared = SHARED_TINY.resolve()
+            tiny_default(shared)
+            _put_in_place(folder, lambda partial: shutil.copytree(shared, partial), fingerprint())
+    return {path.name: path for path in sorted(folder.iterdir()) if (path / "config.json").exists()}
 
 
 def _build_shared():
@@ -62,6 +66,14 @@ def _build_shared():
             return
         from course_harness.tiny_default import build_tiny_default  # torch and transformers: only here
 
-        shutil.rmtree(SHARED_TINY, ignore_errors=True)
-        build_tiny_default(SHARED_TINY)
-        (SHARED_TINY / FINGERPRINT_FILE).write_text(json.dumps(fingerprint(), indent=1) + "\n")
+        _put_in_place(SHARED_TINY.resolve(), build_tiny_default, fingerprint())
+
+
+def _put_in_place(folder, write, stamp):
+    """``write(partial)`` into a sibling folder, stamp it, then swap it in: no half-made folder looks current."""
+    partial = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    write(partial)
+    (partial / FINGERPRINT_FILE).write_text(json.dumps(stamp, indent=1) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(partial, folder)

@@ -25,7 +25,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from transformers.utils import logging as transformers_logging
 
-from course_harness.paths import FIXTURES
+from course_harness.paths import fixture_text_files
 
 # SmolLM2's special tokens, in id order: ids 0 to 16 in both real tokenizers.
 SPECIAL_TOKENS = [
@@ -88,8 +88,7 @@ CHECKPOINT_DTYPE = torch.bfloat16
 
 def fixture_text():
     """All fixture files, in a fixed order: the text the tokenizer learns its merges from."""
-    files = sorted(p for p in FIXTURES.rglob("*") if p.suffix in {".json", ".jsonl", ".md"})
-    return [p.read_text(encoding="utf-8") for p in files]
+    return [p.read_text(encoding="utf-8") for p in fixture_text_files()]
 
 
 def _pre_tokenizer():

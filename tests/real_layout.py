@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from course_harness.runner import DEFAULT_OUT
+from course_harness.paths import NOTEBOOK_RUNS
 from tests.once import once_per_test_run
 
 
@@ -28,5 +28,5 @@ def like_the_real_checkpoint(tiny_base, out):
 @pytest.fixture(scope="session", name="real_layout")
 def real_layout_fixture(tiny, run_uid):
     """The tiny base model laid out like SmolLM2-135M's checkpoint (see ``like_the_real_checkpoint``)."""
-    out = DEFAULT_OUT / "tiny-real-layout"
+    out = NOTEBOOK_RUNS / "tiny-real-layout"
     return Path(once_per_test_run("real-layout", run_uid, lambda: str(like_the_real_checkpoint(tiny["base"], out))))

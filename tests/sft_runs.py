@@ -1,10 +1,10 @@
 """Every extra run of the SFT notebook the suite makes, in two kernels side by side (``run_variants``).
 
 Each kernel runs its share one after the other, the namespace emptied between runs, which saves a
-kernel start and the notebook's imports (about 11 s) per run. One short own-data run is made twice,
-once in each kernel after different runs, so that ``test_same_seed_gives_the_same_final_loss`` also
-shows that a shared kernel carries nothing over. Steps and rates, measured when they were chosen (exact match on the 40
-held-out chats; the bound is 0.8):
+kernel start and the notebook's imports (about 11 s) per run. One short own-data run is made twice:
+first in a fresh kernel, then in the other kernel after LoRA, so that
+``test_same_seed_gives_the_same_final_loss`` also shows that a shared kernel carries nothing over.
+Steps and rates, measured when they were chosen (exact match on the 40 held-out chats; the bound is 0.8):
 
 * full fine-tuning: 200 steps at 1e-2 (the tiny parameters, ``course_harness/runner.py``) reach 0.85,
   0.825, 0.85 on seeds 42, 1, 2 with padding (150 steps: 0.6; 200 at 8e-3: 0.775 to 0.725); the suite
@@ -36,20 +36,20 @@ SHORT_RUN = {"max_steps": 120, "eval_prompts": 8, "max_new_tokens": 48, "batch_s
 REJECTED = "rejected-text-column"
 SHAPES = {name: parameters | SHORT_RUN for name, parameters in OWN_DATA_SHAPES.items()}
 SHAPES[REJECTED] = OWN_DATA_SHAPES["language-modeling-named-split"] | {"text_field": "body"}
-# the same run twice, one in each kernel: the shortest (3 s of training)
+# the same run twice, the shortest one (3 to 5 s of training): first in a fresh kernel, then after LoRA
 SAME_SEED = ("prompt-completion-train-only", "prompt-completion-train-only-again")
 REPEATS = {SAME_SEED[1]: SHAPES[SAME_SEED[0]]}
 # dealt to the two kernels in turn, about 100 s each:
-# LoRA, the repeat, three shapes | packing, padding-free, two shapes with the repeated one last
+# LoRA, the repeat, two shapes, the rejected one | the repeated shape, packing, padding-free, one shape
 ORDER = [
     LORA,
-    OTHER_SEEDS[2],
-    SAME_SEED[1],
-    OTHER_SEEDS[1],
-    "conversational-validation",
-    "chat-prompt-completion-test",
-    "language-modeling-named-split",
     SAME_SEED[0],
+    SAME_SEED[1],
+    OTHER_SEEDS[2],
+    "conversational-validation",
+    OTHER_SEEDS[1],
+    "language-modeling-named-split",
+    "chat-prompt-completion-test",
     REJECTED,
 ]
 

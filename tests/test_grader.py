@@ -20,7 +20,7 @@ from course_harness.cli import main
 from course_harness.exercises import exercises, verdicts
 from course_harness.grader import Execution, GradingError, Scorecard, grade, result_of, score
 from course_harness.learner_progress import append_record, module_exercises, progress_table, read_records
-from course_harness.runner import DEFAULT_OUT
+from course_harness.paths import NOTEBOOK_RUNS
 from course_harness.workspace import create_workspace
 from tests.exercise_answers import REFERENCE, answered_copy
 from tests.paths import ROOT
@@ -93,7 +93,7 @@ def graded(tiny, tmp_path_factory, executed_notebooks):
         results = dict(zip(files, pool.map(run, files)))
     for notebook in (CHAT, SFT):
         assert executed_notebooks[notebook]["status"] == "passed", executed_notebooks[notebook]
-        executed = Execution(load_notebook_node(str(DEFAULT_OUT / "executed" / notebook)))
+        executed = Execution(load_notebook_node(str(NOTEBOOK_RUNS / "executed" / notebook)))
         scorecard = score(executed, notebook, NOTEBOOK_DIR / notebook, executed_notebooks[notebook]["seconds"])
         results[f"committed {notebook.split('_')[0]}"] = scorecard.text(), int(scorecard.failed > 0), ""
     results["untouched"] = all(digest(path) == before[name] for name, (path, _) in files.items())

@@ -5,8 +5,8 @@ import ast
 import papermill
 import pytest
 
+from course_harness.paths import NOTEBOOK_RUNS
 from course_harness.refresh import is_checked, stale_outputs
-from course_harness.runner import DEFAULT_OUT
 from tests.notebook_files import NOTEBOOKS, PIN, code_cells, colab_install_cells, requirement_pins
 
 NAMES = [path.name for path in NOTEBOOKS]
@@ -63,7 +63,7 @@ def test_stored_outputs_match_a_fresh_run(executed_notebooks, path):
     ``nbval --nbval-lax`` compares them (``course_harness/refresh.py``). nbval itself used to execute the
     notebooks a second time for this; the executed copy is the same notebook run with the same parameters."""
     assert executed_notebooks[path.name]["status"] == "passed"
-    stale = stale_outputs(path, DEFAULT_OUT / "executed" / path.name)
+    stale = stale_outputs(path, NOTEBOOK_RUNS / "executed" / path.name)
     assert not stale, f"stored outputs differ from a fresh run in the cells starting {stale}: run `course refresh`"
 
 

@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import SFTConfig, SFTTrainer
 
 from course_harness import fixture_data
-from course_harness.runner import DEFAULT_OUT
+from course_harness.paths import NOTEBOOK_RUNS
 from tests.sft_runs import LORA, OTHER_BATCHING, OTHER_SEEDS, SAME_SEED, SFT, VARIANTS
 
 # what SFTConfig received for each value of the notebook's `batching` parameter (the default is padding)
@@ -106,13 +106,13 @@ def test_padding_free_computes_the_loss_padding_computes(executed_notebooks, var
     padding, padding_free = metrics_of(executed_notebooks[SFT]), variants[OTHER_BATCHING["padding_free"]]
     assert_sftconfig_got(padding_free, "padding_free")
     assert padding_free["eval_loss_before"] == pytest.approx(padding["eval_loss_before"], rel=1e-6)
-    losses = eval_loss_in_each_layout(DEFAULT_OUT / "sft_finetuning_example" / "sft-output" / "final", tmp_path)
+    losses = eval_loss_in_each_layout(NOTEBOOK_RUNS / "sft_finetuning_example" / "sft-output" / "final", tmp_path)
     assert losses["padding"] == pytest.approx(padding["eval_loss_after"], rel=1e-6), "not the notebook's model?"
     assert losses["padding_free"] == pytest.approx(losses["padding"], rel=1e-6), losses
 
 
 def test_same_seed_gives_the_same_final_loss(sft_runs):
-    """One run made twice, each in its own kernel after other runs, ends with the same losses and metrics.
+    """One run made twice, in a fresh kernel and in a kernel that ran LoRA, ends with the same losses and metrics.
 
     The run is a short one on own data (``tests/sft_runs.py``). It used to be the default run made again
     and compared with ``course run``'s: the same claim, with 28 s of training where this takes 3 to 5 s.

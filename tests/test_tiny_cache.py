@@ -1,6 +1,10 @@
 """The tiny default is built once and reused while what it is built from stays the same."""
 
 import json
+import shutil
+from pathlib import Path
+
+import pytest
 
 from course_harness import tiny_cache
 
@@ -38,7 +42,24 @@ def test_the_fingerprint_follows_the_builder_the_fixtures_and_the_libraries(tmp_
     one = tiny_cache.fingerprint()
     builder.write_text("# another builder\n")
     two = tiny_cache.fingerprint()
-    monkeypatch.setattr(tiny_cache, "FIXTURES", tmp_path)
     (tmp_path / "chats.jsonl").write_text('{"messages": []}\n')
-    assert len({json.dumps(fingerprint) for fingerprint in (before, one, two, tiny_cache.fingerprint())}) == 4
+    monkeypatch.setattr(tiny_cache, "fixture_text_files", lambda: [tmp_path / "chats.jsonl"])
+    three = tiny_cache.fingerprint()
+    monkeypatch.setattr(tiny_cache.metadata, "version", lambda name: "0.0.1" if name == "transformers" else "1.0")
+    four = tiny_cache.fingerprint()
+    assert len({json.dumps(fingerprint) for fingerprint in (before, one, two, three, four)}) == 5
     assert set(before["versions"]) == {"torch", "tokenizers", "transformers", "safetensors"}
+
+
+def test_an_interrupted_copy_is_not_taken_for_a_current_one(tiny, tmp_path, monkeypatch):
+    def copy_half_then_fail(source, target):
+        Path(target).mkdir(parents=True)
+        shutil.copy(Path(source) / tiny_cache.FINGERPRINT_FILE, target)  # copytree's order is the folder's
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tiny_cache.shutil, "copytree", copy_half_then_fail)
+        with pytest.raises(KeyboardInterrupt):
+            tiny_cache.tiny_default(tmp_path / "tiny-default")
+    assert not tiny_cache.is_current(tmp_path / "tiny-default")
+    assert sorted(tiny_cache.tiny_default(tmp_path / "tiny-default")) == ["base", "instruct"]

@@ -4,7 +4,7 @@ in bfloat16, and transformers 5 keeps the stored dtype unless told otherwise."""
 import torch
 
 from course_harness import fixture_data
-from course_harness.runner import DEFAULT_OUT
+from course_harness.paths import NOTEBOOK_RUNS
 from tests.paths import ROOT, load_module
 from tests.test_tiny_default import stored_dtype
 
@@ -34,5 +34,5 @@ def test_sft_notebook_trained_float32_weights(executed_notebooks):
     """The notebook (run by `course run` on the twin) saves the weights it trained: they must be float32."""
     entry = executed_notebooks["sft_finetuning_example.ipynb"]
     assert entry["status"] == "passed", entry.get("error")
-    final = DEFAULT_OUT / "sft_finetuning_example" / "sft-output" / "final"
+    final = NOTEBOOK_RUNS / "sft_finetuning_example" / "sft-output" / "final"
     assert stored_dtype(final) == "float32", f"the SFT notebook trained {stored_dtype(final)} weights ({final})"
