@@ -20,7 +20,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.utils import run_sync
 from traitlets.config import Config
 
-from course_harness.paths import FIXTURES, NOTEBOOK_DIR, NOTEBOOK_RUNS, ROOT
+from course_harness.paths import BUILD, FIXTURES, NOTEBOOK_DIR, NOTEBOOK_RUNS, ROOT
 from course_harness.progress import PROGRESS_ENGINE
 from course_harness.tiny_cache import tiny_default
 
@@ -222,7 +222,7 @@ def run_in_one_kernel(notebook_name, runs, tiny):
     entries = {}
     try:
         for number, (name, parameters) in enumerate(runs.items()):
-            workdir = NOTEBOOK_RUNS.parent / name
+            workdir = BUILD / name
             workdir.mkdir(parents=True, exist_ok=True)
             source = notebook if number == 0 else after_a_reset(notebook)
             entries[name] = run_on_tiny(source, tiny, workdir, workdir / notebook_name, parameters, km=km)
@@ -241,7 +241,7 @@ def run_variants(notebook_name, variants, tiny, lanes=2):
     in the order of ``variants``.
     """
     threads = os.environ.get("OMP_NUM_THREADS")
-    os.environ.update(offline_environment(NOTEBOOK_RUNS.parent / "variants-datasets-cache"), OMP_NUM_THREADS="1")
+    os.environ.update(offline_environment(BUILD / "variants-datasets-cache"), OMP_NUM_THREADS="1")
     names = list(variants)
     shares = [{name: variants[name] for name in names[lane::lanes]} for lane in range(lanes)]
     try:

@@ -4,9 +4,9 @@ import json
 
 from filelock import FileLock
 
-from tests.paths import ROOT
+from course_harness.paths import BUILD
 
-SHARED = ROOT / "build" / "shared"
+SHARED = BUILD / "shared"
 
 
 def once_per_test_run(name, run_uid, produce):

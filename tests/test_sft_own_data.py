@@ -9,7 +9,7 @@ import math
 import nbformat
 import pytest
 
-from course_harness.paths import NOTEBOOK_RUNS
+from course_harness.paths import BUILD
 from course_harness.runner import OWN_DATA_SHAPES
 from course_helpers import check_sft_dataset, load_sft_dataset
 from tests.sft_runs import REJECTED, SFT, SHAPES, SHORT_RUN
@@ -36,7 +36,7 @@ def shape_runs(sft_runs):
 
 def code_cells_with(text, run_name):
     """The code cells holding ``text`` in the copy a run executed."""
-    cells = nbformat.read(NOTEBOOK_RUNS.parent / run_name / SFT, as_version=4).cells
+    cells = nbformat.read(BUILD / run_name / SFT, as_version=4).cells
     return (cell for cell in cells if cell.cell_type == "code" and text in cell.source)
 
 
