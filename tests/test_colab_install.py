@@ -80,3 +80,11 @@ def test_the_stand_in_starts_with_only_what_colab_preinstalls(tmp_path):
 @pytest.mark.parametrize("name", [path.name for path in NOTEBOOKS])
 def test_install_cell_gives_the_notebook_all_it_needs(colab_runs, name):
     assert colab_runs[name] is None, f"on the Colab path, {name} failed in {colab_runs[name]}"
+
+
+def test_the_stand_in_pip_compiles_only_what_is_imported(colab_runs):
+    """pip writes no bytecode in the stand-in (``PIP_NO_COMPILE``, colab.py), which halves the install cells:
+    transformers' files the notebooks never import stay uncompiled."""
+    site = next((COLAB_DIR / "runs" / "both" / "venv").glob("lib/python*/site-packages"))
+    sources, compiled = [len(list((site / "transformers").rglob(pattern))) for pattern in ("*.py", "*.pyc")]
+    assert compiled < sources / 2, f"pip compiled {compiled} of transformers' {sources} files: see PIP_NO_COMPILE"
