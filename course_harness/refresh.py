@@ -6,10 +6,11 @@ clears every other output, so that a committed notebook only shows outputs the c
 produced and that do not depend on model weights. Review the diff before committing.
 """
 
+import copy
 from collections import defaultdict
 
 import nbformat
-from nbval.plugin import transform_streams_for_comparison
+from nbval.plugin import coalesce_streams, transform_streams_for_comparison
 
 from course_harness.paths import NOTEBOOK_RUNS
 from course_harness.runner import notebooks, print_table, run_all
@@ -43,7 +44,7 @@ def store_checked_outputs(committed_path, executed_path):
         if cell.cell_type != "code":
             continue
         if is_checked(cell):
-            cell.outputs = executed[cell.id].outputs
+            cell.outputs = coalesce_streams(executed[cell.id].outputs)
             cell.execution_count = executed[cell.id].execution_count
         else:
             cell.outputs = []
@@ -53,9 +54,13 @@ def store_checked_outputs(committed_path, executed_path):
 
 
 def comparable(outputs):
-    """A cell's outputs as nbval compares them: streams joined, each field (MIME types flattened) to its values."""
+    """A cell's outputs as nbval compares them: each field (MIME types flattened) to its values.
+
+    Like nbval, it first merges the outputs of each stream: a kernel may send one cell's printing in one
+    message or in several, as it flushes.
+    """
     fields = defaultdict(list)
-    for output in transform_streams_for_comparison(outputs):
+    for output in transform_streams_for_comparison(coalesce_streams(copy.deepcopy(outputs))):
         for key, value in output.items():
             if key == "data":
                 for mime, data in value.items():

@@ -2,6 +2,7 @@
 
 import ast
 
+import nbformat
 import papermill
 import pytest
 
@@ -65,6 +66,20 @@ def test_stored_outputs_match_a_fresh_run(executed_notebooks, path):
     assert executed_notebooks[path.name]["status"] == "passed"
     stale = stale_outputs(path, NOTEBOOK_RUNS / "executed" / path.name)
     assert not stale, f"stored outputs differ from a fresh run in the cells starting {stale}: run `course refresh`"
+
+
+def test_a_print_the_kernel_sent_in_two_messages_is_not_stale(tmp_path):
+    """A kernel may send one cell's printing in several stream messages: nbval merges them, so do we."""
+    stored = nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\nprint('a'); print('b')")
+    stored.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a\nb\n")]
+    fresh = nbformat.from_dict(stored)
+    fresh.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in ("a\n", "b\n")]
+    changed = nbformat.from_dict(fresh)
+    changed.outputs = [nbformat.v4.new_output("stream", name="stdout", text="a\nc\n")]
+    for name, cell in {"committed": stored, "split": fresh, "changed": changed}.items():
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / f"{name}.ipynb")
+    assert stale_outputs(tmp_path / "committed.ipynb", tmp_path / "split.ipynb") == []
+    assert stale_outputs(tmp_path / "committed.ipynb", tmp_path / "changed.ipynb") == ["print('a'); print('b')"]
 
 
 def assigned_names(source):
