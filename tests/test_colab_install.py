@@ -21,6 +21,7 @@ from tests.notebook_files import NOTEBOOKS, PIN, colab_install_cells
 
 # each notebook runs once, to show that it runs: a few steps are enough (test_sft_notebook.py checks the learning)
 QUICK = {"sft_finetuning_example.ipynb": {"max_steps": 4, "batch_size": 4, "eval_prompts": 2}}
+SHARED_RUNTIME = COLAB_DIR / "runs" / "both"  # where colab_runs runs both notebooks
 
 
 def install_cell_pins(path):
@@ -40,7 +41,7 @@ def colab_runs(tiny):
     (``test_one_runtime_proves_what_two_would``), and pip resolves from one wheel per package, so it
     ends with the environment its cell alone would give.
     """
-    workdir = COLAB_DIR / "runs" / "both"
+    workdir = SHARED_RUNTIME
     runtime = colab_runtime(workdir)
     failures = {}
     for notebook in INSTALL_ORDER:
@@ -85,6 +86,6 @@ def test_install_cell_gives_the_notebook_all_it_needs(colab_runs, name):
 def test_the_stand_in_pip_compiles_only_what_is_imported(colab_runs):
     """pip compiles no bytecode in the stand-in (``PIP_NO_COMPILE``, colab.py): the chat notebook's install cell
     took 52 s when it did, 21 s now. Transformers' files the notebooks never import stay uncompiled."""
-    site = next((COLAB_DIR / "runs" / "both" / "venv").glob("lib/python*/site-packages"))
+    site = next((SHARED_RUNTIME / "venv").glob("lib/python*/site-packages"))
     sources, compiled = [len(list((site / "transformers").rglob(pattern))) for pattern in ("*.py", "*.pyc")]
     assert compiled < sources / 2, f"pip compiled {compiled} of transformers' {sources} files: see PIP_NO_COMPILE"
